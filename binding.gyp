@@ -1,0 +1,32 @@
+{
+  "targets": [
+    {
+      "target_name": "qvol",
+      "conditions": [
+        ["OS=='linux'", {
+          "sources": [
+            "native/addon.cc",
+            "native/alloc.cc",
+            "native/blkdev.cc",
+            "native/common.cc",
+            "native/copy.cc",
+            "native/extents.cc",
+            "native/probe.cc",
+            "native/zero.cc",
+            "native/sys/alloc.cc",
+            "native/sys/blkdev.cc",
+            "native/sys/clone.cc",
+            "native/sys/copy_job.cc",
+            "native/sys/extents.cc",
+            "native/sys/zero.cc"
+          ]
+        }]
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=9", "NAPI_CPP_EXCEPTIONS", "_FILE_OFFSET_BITS=64", "_GNU_SOURCE"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=gnu++17", "-fexceptions", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

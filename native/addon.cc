@@ -1,0 +1,39 @@
+// Registration only: each syscall family adds its functions in its own file.
+#include <napi.h>
+
+#include "common.h"
+
+namespace qvol {
+void InitAlloc(Napi::Env env, Napi::Object exports);
+void InitBlkdev(Napi::Env env, Napi::Object exports);
+void InitCopy(Napi::Env env, Napi::Object exports);
+void InitExtents(Napi::Env env, Napi::Object exports);
+void InitProbe(Napi::Env env, Napi::Object exports);
+void InitZero(Napi::Env env, Napi::Object exports);
+
+namespace {
+Napi::Value SetErrorClassSync(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "Expected a class for SystemError");
+  SetErrorClass(info.Env(), info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClassSync, "setErrorClass"));
+  InitAlloc(env, exports);
+  InitBlkdev(env, exports);
+  InitCopy(env, exports);
+  InitExtents(env, exports);
+  InitProbe(env, exports);
+  InitZero(env, exports);
+  return exports;
+}
+}  // namespace qvol
+
+static Napi::Object InitQvol(Napi::Env env, Napi::Object exports) {
+  return qvol::Init(env, exports);
+}
+
+NODE_API_MODULE(qvol, InitQvol)
