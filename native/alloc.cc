@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "sys/alloc.h"
+#include "sys/copy_job.h"
 #include "worker.h"
 
 namespace qvol {
@@ -80,7 +81,8 @@ Napi::Value ZeroOut(const Napi::CallbackInfo& info) {
   Napi::Object o = info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(info.Env());
   bool is_block = BoolProperty(o, "isBlockDevice", false);
   bool unmap = BoolProperty(o, "unmap", true);
-  auto disabled = static_cast<uint32_t>(U64Property(o, "disable", 0));
+  // The same CapBit mask as copyFile's `disable`; the zero rungs sit at kZeroRungShift.
+  auto disabled = static_cast<uint32_t>(U64Property(o, "disable", 0)) >> sys::kZeroRungShift;
   return (new ZeroOutWorker(info.Env(), fd, off, len, is_block, unmap, disabled))->Start();
 }
 

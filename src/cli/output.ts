@@ -1,0 +1,43 @@
+/**
+ * Where the CLI writes: human lines or one JSON document on stdout, messages and progress on
+ * stderr. Tests hand in their own streams.
+ */
+import { CommanderError } from 'commander';
+import { QvolError } from '../model/errors.js';
+import { isSystemError } from '../native/errors.js';
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+}
+
+export interface OutputOptions {
+  json?: boolean;
+}
+
+export function printJson(io: CliIo, value: unknown): void {
+  io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Prints an error the way a user or a script needs it, and returns the exit status. */
+export function reportError(io: CliIo, err: unknown, json: boolean): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  let code = 'INTERNAL';
+  let message = String(err);
+  let exitCode = 1;
+  let path: string | undefined;
+  if (err instanceof QvolError) {
+    ({ code, message, exitCode, path } = err);
+  } else if (isSystemError(err)) {
+    ({ code, message } = err);
+    path = (err as { path?: string }).path;
+  } else if (err instanceof Error) {
+    message = err.message;
+  }
+  if (json) printJson(io, { error: { code, message, ...(path === undefined ? {} : { path }) } });
+  else io.stderr.write(`qvol: ${message}\n`);
+  if (!(err instanceof QvolError) && !isSystemError(err) && err instanceof Error && process.env.QVOL_DEBUG) {
+    io.stderr.write(`${err.stack}\n`);
+  }
+  return exitCode;
+}

@@ -1,0 +1,33 @@
+/**
+ * The `qvol` command line: one commander program whose verbs each call one library
+ * function. `runCli` never exits the process, so tests drive it directly.
+ */
+import { Command } from 'commander';
+import { copyCommand } from './commands/copy.js';
+import { reportError, type CliIo } from './output.js';
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('qvol')
+    .description('VM volume storage: pools of volumes, copies and streams at device speed.')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    });
+  program.addCommand(copyCommand(io));
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
+  return program;
+}
+
+/** Runs one command line (without node and script) and returns the exit status. */
+export async function runCli(args: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return 0;
+  } catch (err) {
+    return reportError(io, err, args.includes('--json'));
+  }
+}

@@ -1,0 +1,10 @@
+export { copyVolume, type CopyOptions, type CopyResult, type CopyProgress, type CopyMethod, type Mode } from './io/copy.js';
+export { mapExtents, fiemap, FIEMAP_EXTENT_SHARED, FIEMAP_EXTENT_UNWRITTEN, type Extent, type FiemapExtent } from './io/extents.js';
+export { zeroOut } from './io/zero.js';
+export { blockDeviceInfo, type BlockDeviceInfo } from './io/blockdev.js';
+export { atomicWriteFile, fsyncDir } from './io/atomic.js';
+export { capabilities } from './io/capabilities.js';
+export { QvolError, UsageError, CancelledError, CopyError, type CopyErrorCode } from './model/errors.js';
+export { SystemError, isSystemError } from './native/errors.js';
+export { parseSize, formatBytes } from './util/size.js';
+export { runCli } from './cli/program.js';

@@ -1,0 +1,124 @@
+/**
+ * The only module that loads the addon. Everything native is declared here, typed; offsets
+ * cross as numbers checked to be safe integers on both sides.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SystemError } from './errors.js';
+
+export type Mode = 'auto' | 'always' | 'never';
+export type CopyMethod = 'clone' | 'copy_file_range' | 'readwrite';
+export type ZeroRung = 'punch' | 'zeroout' | 'zero_range' | 'write';
+
+export interface NativeCopyOptions {
+  length: number;
+  targetSize: number;
+  targetKnownZero: boolean;
+  reflink: Mode;
+  sparse: Mode;
+  /** Bits of `capabilitiesSync().disableBits` forced off (tests and benchmarks). */
+  disable?: number;
+  bufferSize?: number;
+  sync?: boolean;
+  /** Int32Array(1); storing non-zero with Atomics.store cancels the job. */
+  cancel?: Int32Array;
+  srcPath?: string;
+  dstPath?: string;
+}
+
+export interface NativeCopyStats {
+  method: CopyMethod;
+  bytesRead: number;
+  bytesWritten: number;
+  bytesCloned: number;
+  bytesSkipped: number;
+  bytesZeroed: number;
+  holes: number;
+  zeroRungs: number;
+}
+
+export interface Extent {
+  offset: number;
+  length: number;
+  data: boolean;
+}
+
+export interface FiemapExtent {
+  logical: number;
+  physical: number;
+  length: number;
+  flags: number;
+}
+
+export interface BlockGeometry {
+  size: number;
+  logicalSectorSize: number;
+  physicalSectorSize: number;
+  readOnly: boolean;
+}
+
+export interface DisableBits {
+  clone: number;
+  copyFileRange: number;
+  seekHole: number;
+  punch: number;
+  zeroout: number;
+  zeroRange: number;
+  earlyWriteback: number;
+}
+
+export interface Capabilities {
+  kernel: string;
+  avx2: boolean;
+  zeroScan: 'avx2' | 'memeqzero';
+  disableBits: DisableBits;
+}
+
+export interface NativeBinding {
+  setErrorClass(ctor: typeof SystemError): void;
+  copyFile(
+    srcFd: number,
+    dstFd: number,
+    options: NativeCopyOptions,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<NativeCopyStats>;
+  mapExtents(fd: number, offset: number, length: number): Promise<Extent[]>;
+  fiemap(fd: number): Promise<FiemapExtent[]>;
+  punchHole(fd: number, offset: number, length: number): Promise<void>;
+  zeroRange(fd: number, offset: number, length: number): Promise<void>;
+  allocate(fd: number, offset: number, length: number): Promise<void>;
+  blkDiscard(fd: number, offset: number, length: number): Promise<void>;
+  blkZeroout(fd: number, offset: number, length: number): Promise<void>;
+  zeroOut(
+    fd: number,
+    offset: number,
+    length: number,
+    options: { isBlockDevice: boolean; unmap?: boolean; disable?: number },
+  ): Promise<ZeroRung>;
+  blockGeometrySync(fd: number): BlockGeometry;
+  capabilitiesSync(): Capabilities;
+  isZeroSync(buffer: Buffer, impl?: 'auto' | 'avx2' | 'memeqzero'): boolean;
+  zeroScanRateSync(bytes: number, rounds: number, impl: 'auto' | 'avx2' | 'memeqzero'): number;
+}
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'binding.gyp'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('qvol: cannot find the package root (binding.gyp)');
+    dir = up;
+  }
+  return dir;
+}
+
+function load(): NativeBinding {
+  const require = createRequire(import.meta.url);
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+  const binding = nodeGypBuild(packageRoot()) as NativeBinding;
+  binding.setErrorClass(SystemError);
+  return binding;
+}
+
+export const native: NativeBinding = load();
