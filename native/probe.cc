@@ -26,6 +26,7 @@ Napi::Value CapabilitiesSync(const Napi::CallbackInfo& info) {
   bits.Set("zeroout", static_cast<uint32_t>(sys::kCapZeroout));
   bits.Set("zeroRange", static_cast<uint32_t>(sys::kCapZeroRange));
   bits.Set("earlyWriteback", static_cast<uint32_t>(sys::kCapEarlyWriteback));
+  bits.Set("sameFsCheck", static_cast<uint32_t>(sys::kCapSameFsCheck));
   o.Set("disableBits", bits);
   return o;
 }

@@ -88,6 +88,7 @@ class CopyJob {
   int write_data(const uint8_t* buf, uint64_t off, uint64_t n);
   int add_hole(uint64_t begin, uint64_t end);
   int flush_hole();
+  int zero_step(uint64_t begin, uint64_t end);
   int writeback(uint64_t written_to);
   int tick(uint64_t done);
 
@@ -117,11 +118,13 @@ int CopyJob::prepare() {
   if (!dst_block_ && !S_ISREG(ds.st_mode)) return fail(-EINVAL, "fstat", true);
   src_size_ = static_cast<uint64_t>(ss.st_size);
   same_fs_ = !src_block_ && !dst_block_ && ss.st_dev == ds.st_dev;
+  last_report_ns_ = now_ns();
   zero_disabled_ = (o_.disable >> kZeroRungShift) & (kRungPunch | kRungZeroout | kRungZeroRange);
   // copy_file_range cannot see zeros (sparse=always wants them found) and may clone
   // implicitly (reflink=never forbids that). Across filesystems it fails with EXDEV on
   // 5.19+ and copies through the page cache before that, so we only use it within one fs.
-  copy_range_ok_ = same_fs_ && o_.reflink != Mode::kNever && o_.sparse != Mode::kAlways &&
+  bool fs_ok = same_fs_ || (!src_block_ && !dst_block_ && (o_.disable & kCapSameFsCheck));
+  copy_range_ok_ = fs_ok && o_.reflink != Mode::kNever && o_.sparse != Mode::kAlways &&
                    !(o_.disable & kCapCopyRange);
   buf_ = aligned_buffer(o_.buffer_size);
   zeros_ = aligned_buffer(o_.buffer_size);
@@ -161,7 +164,7 @@ int CopyJob::try_clone(bool* done) {
 
 int CopyJob::tick(uint64_t done) {
   if (cancelled()) return fail(-ECANCELED, "copy", false);
-  if (progress_ == nullptr) return 0;
+  if (progress_ == nullptr || done < last_report_bytes_) return 0;
   uint64_t t = now_ns();
   if (done - last_report_bytes_ >= kProgressBytes || t - last_report_ns_ >= kProgressNanos) {
     last_report_bytes_ = done;
@@ -225,19 +228,30 @@ int CopyJob::flush_hole() {
   if (begin == end) return 0;
   hole_begin_ = hole_end_ = 0;
   uint64_t len = end - begin;
-  if (o_.sparse == Mode::kNever) {
-    int r = write_zeros(dst_, begin, len, zeros_.get(), o_.buffer_size);
-    if (r < 0) return fail(r, "write", true);
-    s_.bytes_zeroed += len;
-    return writeback(end);
-  }
-  s_.holes++;
-  if (o_.target_known_zero) {
+  if (o_.sparse != Mode::kNever) s_.holes++;
+  if (o_.sparse != Mode::kNever && o_.target_known_zero) {
     s_.bytes_skipped += len;
     return 0;
   }
+  // Zeroing can be slow (writes, or a device that zeroes in place): go in steps, so cancel
+  // and progress stay live.
+  for (uint64_t pos = begin; pos < end;) {
+    uint64_t step_end = end - pos > kCopyRangeStep ? align_down(pos + kCopyRangeStep) : end;
+    int r = zero_step(pos, step_end);
+    if (r == 0) r = writeback(step_end);
+    if (r == 0) r = tick(step_end);
+    if (r < 0) return r;
+    s_.bytes_zeroed += step_end - pos;
+    pos = step_end;
+  }
+  return 0;
+}
+
+// [begin, end) of the target reads back as zeros after this: written, for sparse=never;
+// otherwise unaligned edges are written and the aligned body punched or zeroed out.
+int CopyJob::zero_step(uint64_t begin, uint64_t end) {
   uint64_t body_begin = align_up(begin), body_end = align_down(end);
-  if (body_begin >= body_end) body_begin = body_end = end;  // too short for a hole
+  if (o_.sparse == Mode::kNever || body_begin >= body_end) body_begin = body_end = end;
   int r = write_zeros(dst_, begin, body_begin - begin, zeros_.get(), o_.buffer_size);
   if (r == 0 && body_end > body_begin) {
     uint32_t rung = 0;
@@ -247,9 +261,7 @@ int CopyJob::flush_hole() {
     if (r < 0) return fail(r, rung == kRungWrite ? "write" : "fallocate", true);
   }
   if (r == 0) r = write_zeros(dst_, body_end, end - body_end, zeros_.get(), o_.buffer_size);
-  if (r < 0) return fail(r, "write", true);
-  s_.bytes_zeroed += len;
-  return 0;
+  return r < 0 ? fail(r, "write", true) : 0;
 }
 
 // Finds the zero blocks in what we read: aligned 4 KiB blocks that are all zero join the
@@ -357,6 +369,7 @@ int CopyJob::copy_all() {
     ExtentProbe e = probe_extent(src_, pos, o_.length, no_seek);
     if (e.end <= pos) e.end = o_.length;  // never stall on a confused filesystem
     r = e.data ? copy_extent(pos, e.end) : add_hole(pos, e.end);
+    if (r == 0) r = tick(hole_begin_ != hole_end_ ? hole_begin_ : e.end);  // pending = not done
     if (r < 0) return r;
     pos = e.end;
   }

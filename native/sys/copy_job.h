@@ -19,6 +19,7 @@ enum CapBit : uint32_t {
   kCapZeroout = 1u << 4,
   kCapZeroRange = 1u << 5,
   kCapEarlyWriteback = 1u << 6,
+  kCapSameFsCheck = 1u << 7,  // try copy_file_range across filesystems too (tests EXDEV)
 };
 constexpr unsigned kZeroRungShift = 3;
 

@@ -67,6 +67,8 @@ export interface DisableBits {
   zeroout: number;
   zeroRange: number;
   earlyWriteback: number;
+  /** Off: try copy_file_range across filesystems too, to meet the kernel's EXDEV. */
+  sameFsCheck: number;
 }
 
 export interface Capabilities {

@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+// Native addons and loop mounts: each test file in its own process (vitest's advice for
+// native libraries), and the fs tier one file at a time, since its files share loop devices.
+export default defineConfig({
+  test: {
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { extends: true, test: { name: 'fs', include: ['test/fs/**/*.test.ts'], fileParallelism: false } },
+    ],
+  },
+});
