@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <cerrno>
 #include <cmath>
 
 namespace qvol {
@@ -43,7 +44,14 @@ void SetErrorClass(Napi::Env env, Napi::Function ctor) {
 Napi::Error MakeSystemError(Napi::Env env, int neg_errno, const std::string& syscall,
                             const std::string& path, const std::string& dest) {
   std::string code = uv_err_name(neg_errno);
-  std::string message = code + ": " + uv_strerror(neg_errno) + ", " + syscall;
+  std::string description = uv_strerror(neg_errno);
+  if (neg_errno == -EOPNOTSUPP) {
+    // libuv knows this errno only as ENOTSUP "on socket"; for files the kernel means
+    // EOPNOTSUPP, "operation not supported", and that is what a user should read.
+    code = "EOPNOTSUPP";
+    description = "operation not supported";
+  }
+  std::string message = code + ": " + description + ", " + syscall;
   if (!path.empty()) message += " '" + path + "'";
   if (!dest.empty()) message += " -> '" + dest + "'";
   Napi::Object props = Napi::Object::New(env);

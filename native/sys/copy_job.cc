@@ -81,7 +81,7 @@ class CopyJob {
   int prepare();
   int try_clone(bool* done);
   int copy_all();
-  int copy_extent(uint64_t begin, uint64_t end);
+  int copy_extent(uint64_t begin, uint64_t end, bool known);
   int copy_range_extent(uint64_t* pos, uint64_t end);
   int read_write_extent(uint64_t begin, uint64_t end);
   int scan_and_write(const uint8_t* buf, uint64_t off, uint64_t n);
@@ -335,9 +335,11 @@ int CopyJob::copy_range_extent(uint64_t* pos, uint64_t end) {
   return 0;
 }
 
-int CopyJob::copy_extent(uint64_t begin, uint64_t end) {
+int CopyJob::copy_extent(uint64_t begin, uint64_t end, bool known) {
   uint64_t pos = begin;
-  if (copy_range_ok_) {
+  // copy_file_range over a run that may hide holes would fill them (linux-io.md rule 1);
+  // reading it lets the zero check find them instead.
+  if (copy_range_ok_ && known) {
     int r = copy_range_extent(&pos, end);
     if (r < 0 || pos >= end) return r;
   }
@@ -368,7 +370,7 @@ int CopyJob::copy_all() {
     if (cancelled()) return fail(-ECANCELED, "copy", false);
     ExtentProbe e = probe_extent(src_, pos, o_.length, no_seek);
     if (e.end <= pos) e.end = o_.length;  // never stall on a confused filesystem
-    r = e.data ? copy_extent(pos, e.end) : add_hole(pos, e.end);
+    r = e.data ? copy_extent(pos, e.end, e.known) : add_hole(pos, e.end);
     if (r == 0) r = tick(hole_begin_ != hole_end_ ? hole_begin_ : e.end);  // pending = not done
     if (r < 0) return r;
     pos = e.end;

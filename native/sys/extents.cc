@@ -21,27 +21,29 @@ namespace qvol::sys {
 //   H2 hole > pos: data up to hole.   H3 ENXIO: truncated behind our back, so a hole.
 //   H4 other error: data to the limit.
 ExtentProbe probe_extent(int fd, uint64_t pos, uint64_t limit, bool seek_hole_disabled) {
-  if (seek_hole_disabled) return {true, limit};
+  if (seek_hole_disabled) return {true, limit, false};
   off_t data = lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
   if (data < 0) {
-    if (errno == ENXIO) return {false, limit};  // D3
-    return {true, limit};                       // D4
+    if (errno == ENXIO) return {false, limit, true};  // D3
+    return {true, limit, false};                      // D4
   }
   if (static_cast<uint64_t>(data) > pos) {  // D2
     uint64_t end = static_cast<uint64_t>(data);
-    return {false, end < limit ? end : limit};
+    return {false, end < limit ? end : limit, true};
   }
-  if (static_cast<uint64_t>(data) < pos) return {true, limit};  // a broken lseek
+  if (static_cast<uint64_t>(data) < pos) return {true, limit, false};  // a broken lseek
   off_t hole = lseek(fd, static_cast<off_t>(pos), SEEK_HOLE);    // D1
   if (hole < 0) {
-    if (errno == ENXIO) return {false, limit};  // H3
-    return {true, limit};                       // H4
+    if (errno == ENXIO) return {false, limit, true};  // H3
+    return {true, limit, false};                      // H4
   }
   uint64_t end = static_cast<uint64_t>(hole);
+  bool known = true;
   if (end == pos) {  // H1: re-probe after one megabyte of reading it as data
     end = pos + (1u << 20);
+    known = false;
   }
-  return {true, end < limit ? end : limit};  // H2
+  return {true, end < limit ? end : limit, known};  // H2
 }
 
 int fiemap_all(int fd, std::vector<FiemapExtent>& out) {

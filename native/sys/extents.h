@@ -9,6 +9,7 @@ namespace qvol::sys {
 struct ExtentProbe {
   bool data;     // [pos, end) is data (or unknown, which counts as data)
   uint64_t end;  // exclusive end of this run, clamped to the limit given
+  bool known;    // false when the filesystem could not tell: the run may hide holes
 };
 
 // Classifies the run starting at `pos`, looking no further than `limit`. Never fails: a

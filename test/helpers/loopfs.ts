@@ -33,6 +33,7 @@ export function mountLoopFs(kind: FsKind, sizeMiB = 512): LoopFs {
   const base = mkdtempSync(join(tmpdir(), `qvol-${kind}-`));
   const image = join(base, 'fs.img');
   const dir = join(base, 'mnt');
+  writeFileSync(image, '');
   truncateSync(image, Math.max(sizeMiB, MIN_MIB[kind]) * 2 ** 20);
   const [mkfs, ...args] = MKFS[kind];
   run(mkfs!, [...args, image]);
@@ -62,7 +63,7 @@ export interface LoopDevice {
 export function attachLoopDevice(bytes: number, fill?: Buffer): LoopDevice {
   const base = mkdtempSync(join(tmpdir(), 'qvol-loopdev-'));
   const backing = join(base, 'backing.img');
-  if (fill) writeFileSync(backing, fill);
+  writeFileSync(backing, fill ?? '');
   truncateSync(backing, bytes);
   const path = run('losetup', ['--find', '--show', backing]).trim();
   return {
