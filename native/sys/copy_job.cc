@@ -154,8 +154,10 @@ int CopyJob::try_clone(bool* done) {
     return 0;  // not here: copy instead
   }
   // The clone made the target a copy of the whole source; cut or extend it to size.
-  r = retry_eintr([&] { return ftruncate(dst_, static_cast<off_t>(o_.target_size)); });
-  if (r < 0) return fail(r, "ftruncate", true);
+  if (o_.target_size != src_size_) {
+    r = retry_eintr([&] { return ftruncate(dst_, static_cast<off_t>(o_.target_size)); });
+    if (r < 0) return fail(r, "ftruncate", true);
+  }
   used(Method::kClone);
   s_.bytes_cloned = o_.length;
   *done = true;

@@ -1,0 +1,91 @@
+/**
+ * `npm run bench [-- --quick] [--only NAME] [--json FILE]`: every workload, qvol against the
+ * tools a user would otherwise use, in one run. Prints a table of medians, ratios
+ * (qvol / peer: below 1 is faster), allocation and whether the target reads back equal,
+ * then writes the whole result as JSON.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { native } from '../src/native/binding.js';
+import { formatBytes } from '../src/util/size.js';
+import { measure, writeJson, type Result, type Workload } from './harness.js';
+import { crossFsCopy } from './workloads/cross-fs-copy.js';
+import { deviceCopy } from './workloads/device-copy.js';
+import { reflinkCopy } from './workloads/reflink-copy.js';
+import { sparseCopy } from './workloads/sparse-copy.js';
+import { thickCopy } from './workloads/thick-copy.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const jsonPath = args.includes('--json') ? args[args.indexOf('--json') + 1]! : join(root, 'bench', 'results', `bench-${quick ? 'quick' : 'full'}.json`);
+const isRoot = process.getuid?.() === 0;
+
+const workloads: Array<{ w: Workload; needsRoot: boolean }> = [
+  { w: sparseCopy, needsRoot: false },
+  { w: thickCopy, needsRoot: false },
+  { w: reflinkCopy('btrfs'), needsRoot: true },
+  { w: reflinkCopy('xfs'), needsRoot: true },
+  { w: crossFsCopy, needsRoot: true },
+  { w: deviceCopy, needsRoot: true },
+];
+
+function row(cells: string[], widths: number[]): string {
+  return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+}
+
+function table(results: Result[]): string {
+  const ours = results.find((r) => r.ours)!;
+  const widths = [28, 8, 17, 10, 11, 6];
+  const lines = [row(['contender', 'median s', 'min-max s', 'qvol/this', 'allocated', 'equal'], widths)];
+  for (const r of results) {
+    const ratio = r.ours ? '' : `${(ours.median / r.median).toFixed(2)}x`;
+    lines.push(row([r.contender, r.median.toFixed(3), `${r.min.toFixed(3)}-${r.max.toFixed(3)}`, ratio, formatBytes(r.allocatedBytes), r.equal ? 'yes' : 'NO'], widths));
+  }
+  const notes = [ours.detail && `qvol took the ${ours.detail} rung`, ours.check].filter(Boolean);
+  if (notes.length > 0) lines.push(`  ${notes.join('; ')}`);
+  return lines.join('\n');
+}
+
+function zeroScan(): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  const impls = native.capabilitiesSync().avx2 ? ['memeqzero', 'avx2'] as const : ['memeqzero'] as const;
+  for (const impl of impls) {
+    out[impl] = {
+      'cache-resident (256 KiB)': native.zeroScanRateSync(256 * 1024, quick ? 2000 : 20000, impl),
+      'from memory (256 MiB)': native.zeroScanRateSync(256 * 2 ** 20, quick ? 2 : 10, impl),
+    };
+  }
+  return out;
+}
+
+const report: Record<string, unknown> = { quick, date: new Date().toISOString(), kernel: native.capabilitiesSync().kernel, workloads: [] };
+const rounds = quick ? 3 : 5;
+console.log(`qvol bench (${quick ? 'quick: smaller images' : 'full'}, ${rounds} rounds, medians; every run ends with the target synced)\n`);
+for (const { w, needsRoot } of workloads) {
+  if (only && !w.name.includes(only)) continue;
+  console.log(`## ${w.name}\n   goal: ${w.goal}`);
+  if (needsRoot && !isRoot) {
+    console.log('   skipped: needs root for loop devices\n');
+    continue;
+  }
+  const prepared = await w.setup(quick);
+  try {
+    const results = await measure(prepared, rounds);
+    console.log(`${table(results)}\n`);
+    (report.workloads as unknown[]).push({ name: w.name, goal: w.goal, results });
+  } finally {
+    prepared.cleanup();
+  }
+}
+const scan = zeroScan();
+console.log('## zero detection, 4 KiB blocks (GB/s)');
+for (const [impl, rates] of Object.entries(scan)) {
+  console.log(`   ${impl.padEnd(10)} ${Object.entries(rates).map(([k, v]) => `${k}: ${(v / 1e9).toFixed(1)}`).join('   ')}`);
+}
+report.zeroScan = scan;
+mkdirSync(dirname(jsonPath), { recursive: true });
+writeJson(jsonPath, report);
+console.log(`\nwritten: ${jsonPath}`);

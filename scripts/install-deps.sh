@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, the tools the tests and benchmarks use: filesystems to
+# test on (btrfs, XFS, ext4), loop devices, and the peers we measure against (qemu-img).
+# Does nothing for what is already there; needs root for anything missing.
+set -euo pipefail
+declare -A PACKAGE=(
+  [mkfs.btrfs]=btrfs-progs [mkfs.xfs]=xfsprogs [mkfs.ext4]=e2fsprogs
+  [losetup]=mount [findmnt]=util-linux [qemu-img]=qemu-utils [cmp]=diffutils
+)
+missing=()
+for tool in "${!PACKAGE[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 || missing+=("${PACKAGE[$tool]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: missing ${missing[*]}; run as root to install them (apt-get)" >&2
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq </dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
