@@ -22,8 +22,7 @@ namespace {
 constexpr uint64_t kBlock = 4096;                   // the smallest zero run worth a hole
 constexpr uint64_t kCopyRangeStep = 64ull << 20;    // per call, so cancel and progress stay live
 constexpr uint64_t kWritebackWindow = 32ull << 20;  // see CopyJob::writeback()
-constexpr uint64_t kProgressBytes = 64ull << 20;
-constexpr uint64_t kProgressNanos = 100'000'000;
+constexpr uint64_t kProgressNanos = 100'000'000;  // at most ten callbacks a second
 
 uint64_t align_down(uint64_t v) { return v & ~(kBlock - 1); }
 uint64_t align_up(uint64_t v) { return (v + kBlock - 1) & ~(kBlock - 1); }
@@ -168,7 +167,7 @@ int CopyJob::tick(uint64_t done) {
   if (cancelled()) return fail(-ECANCELED, "copy", false);
   if (progress_ == nullptr || done < last_report_bytes_) return 0;
   uint64_t t = now_ns();
-  if (done - last_report_bytes_ >= kProgressBytes || t - last_report_ns_ >= kProgressNanos) {
+  if (t - last_report_ns_ >= kProgressNanos) {
     last_report_bytes_ = done;
     last_report_ns_ = t;
     progress_->report(done, o_.length);
