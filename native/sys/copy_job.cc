@@ -248,15 +248,17 @@ int CopyJob::flush_hole() {
   return 0;
 }
 
-// [begin, end) of the target reads back as zeros after this: written, for sparse=never;
-// otherwise unaligned edges are written and the aligned body punched or zeroed out.
+// [begin, end) of the target reads back as zeros after this: unaligned edges are written
+// and the aligned body punched or zeroed out; with sparse=never it stays allocated (ZERO_RANGE
+// or BLKZEROOUT, which does not unmap, or written zeros).
 int CopyJob::zero_step(uint64_t begin, uint64_t end) {
   uint64_t body_begin = align_up(begin), body_end = align_down(end);
-  if (o_.sparse == Mode::kNever || body_begin >= body_end) body_begin = body_end = end;
+  if (body_begin >= body_end) body_begin = body_end = end;
   int r = write_zeros(dst_, begin, body_begin - begin, zeros_.get(), o_.buffer_size);
   if (r == 0 && body_end > body_begin) {
     uint32_t rung = 0;
-    r = zero_out(dst_, body_begin, body_end - body_begin, dst_block_, true, &zero_disabled_,
+    bool unmap = o_.sparse != Mode::kNever;
+    r = zero_out(dst_, body_begin, body_end - body_begin, dst_block_, unmap, &zero_disabled_,
                  &rung, zeros_.get(), o_.buffer_size);
     s_.zero_rungs |= rung;
     if (r < 0) return fail(r, rung == kRungWrite ? "write" : "fallocate", true);

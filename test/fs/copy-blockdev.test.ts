@@ -53,6 +53,15 @@ describe.skipIf(blocker !== undefined)(skipReason(blocker, 'copy to and from blo
     expect(sameBytes(src, dev.path, SIZE)).toBe(true);
   });
 
+  it('keeps every block allocated with sparse=never (BLKZEROOUT does not unmap)', async () => {
+    const dev = dirtyDevice();
+    const r = await copyVolume(src, dev.path, { sparse: 'never' });
+    expect(r.zeroRungs).toBe(RUNG_BITS.zeroout);
+    expect(r.holes).toBe(0);
+    expect(sameBytes(src, dev.path, SIZE)).toBe(true);
+    expect(allocated(dev.backing)).toBeGreaterThanOrEqual(SIZE);
+  });
+
   it('skips zeroing on a device known to be zero', async () => {
     const dev = attachLoopDevice(SIZE);
     devices.push(dev);

@@ -14,14 +14,15 @@ interface CopyFlags {
 }
 
 function summary(r: CopyResult): string {
-  const how = r.method === 'clone' ? 'cloned (reflink)' : `copied by ${r.method}`;
   const rate = r.seconds > 0 ? `, ${formatBytes(r.size / r.seconds)}/s` : '';
-  const parts = [
-    `${r.source} -> ${r.target}: ${formatBytes(r.size)} ${how} in ${r.seconds.toFixed(2)} s${rate}`,
-    `  written ${formatBytes(r.bytesWritten)}, holes ${r.holes} (${formatBytes(r.bytesSkipped + r.bytesZeroed)})` +
-      (r.bytesZeroed > 0 ? `, zeroed ${formatBytes(r.bytesZeroed)}` : ''),
-  ];
-  return `${parts.join('\n')}\n`;
+  const head = `${r.source} -> ${r.target}: ${formatBytes(r.size)}`;
+  if (r.method === 'clone') {
+    return `${head} cloned in ${r.seconds.toFixed(2)} s: it shares every extent with the source\n`;
+  }
+  const details = [`written ${formatBytes(r.bytesWritten)}`];
+  if (r.holes > 0) details.push(`${r.holes} holes (${formatBytes(r.bytesSkipped + r.bytesZeroed)})`);
+  if (r.bytesZeroed > 0) details.push(`zeroed ${formatBytes(r.bytesZeroed)} of the target`);
+  return `${head} copied by ${r.method} in ${r.seconds.toFixed(2)} s${rate}\n  ${details.join(', ')}\n`;
 }
 
 export function copyCommand(io: CliIo): Command {
