@@ -1,7 +1,8 @@
 /** Prepared runs for file targets in one directory: one target per contender. */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { allocatedBytes, dropTarget, type Contender, type Prepared } from '../harness.js';
+import { allocatedBytes, dropTarget, type Contender, type Prepared, type Workload } from '../harness.js';
+import { scratchDir } from '../fixtures.js';
 
 export function filePrepared(src: string, dstDir: string, contenders: Contender[], cleanup: () => void,
   check?: Prepared['check']): Prepared {
@@ -22,5 +23,25 @@ export function filePrepared(src: string, dstDir: string, contenders: Contender[
     },
     ...(check ? { check } : {}),
     cleanup,
+  };
+}
+
+/** A workload whose source and targets live in a scratch directory on the host filesystem. */
+export function hostFileWorkload(spec: {
+  name: string;
+  goal: string;
+  /** Writes the source at `path`, `quick` choosing the smaller size. */
+  make(path: string, quick: boolean): void;
+  contenders: Contender[];
+}): Workload {
+  return {
+    name: spec.name,
+    goal: spec.goal,
+    setup(quick) {
+      const scratch = scratchDir(spec.name.split(' ')[0]!);
+      const src = join(scratch.dir, 'src.img');
+      spec.make(src, quick);
+      return filePrepared(src, scratch.dir, spec.contenders, scratch.remove);
+    },
   };
 }
