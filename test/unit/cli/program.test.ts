@@ -45,3 +45,28 @@ describe('qvol CLI', () => {
     expect(await runCli(['frobnicate'], c.io)).toBe(2);
   });
 });
+
+describe('qvol copy output', () => {
+  it('prints a JSON result for scripts and draws progress only on a terminal', async () => {
+    const { mkdtempSync, truncateSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'qvol-cli-'));
+    const src = join(dir, 'src.img');
+    writeFileSync(src, Buffer.alloc(4096, 7));
+    truncateSync(src, 64 * 2 ** 20);
+    const c = capture();
+    expect(await runCli(['copy', '--json', src, join(dir, 'dst.img')], c.io)).toBe(0);
+    const result = JSON.parse(c.out());
+    expect(result).toMatchObject({ source: src, target: join(dir, 'dst.img'), size: 64 * 2 ** 20, targetKind: 'file', bytesWritten: 4096 });
+    expect(['clone', 'copy_file_range', 'readwrite']).toContain(result.method);
+    expect(c.err()).toBe('');
+
+    const tty = capture();
+    Object.assign(tty.io.stderr, { isTTY: true, columns: 100 });
+    expect(await runCli(['copy', '--reflink', 'never', '--sparse', 'never', src, join(dir, 'tty.img')], tty.io)).toBe(0);
+    expect(tty.out()).toContain('copied by');
+    // The bar is drawn and then cleared, leaving the terminal line empty.
+    expect(tty.err()).toMatch(/\r\x1b\[K$/);
+  });
+});
