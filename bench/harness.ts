@@ -5,7 +5,7 @@
  * target on disk: ours fsyncs as part of the copy, a peer's time includes `sync TARGET`.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -93,10 +93,24 @@ export function dropTarget(path: string): void {
   rmSync(path, { force: true });
 }
 
+/** Waits until no block device has I/O in flight (the discards of a removed target, the
+ * writeback of the last run), so one run's tail does not land in the next one's time. */
+function waitForQuietDisks(timeoutMs = 10_000): void {
+  const deadline = Date.now() + timeoutMs;
+  const inFlight = () => readFileSync('/proc/diskstats', 'utf8').split('\n')
+    .map((line) => Number(line.trim().split(/\s+/)[11] ?? 0)).reduce((a, b) => a + b, 0);
+  let quiet = 0;
+  while (Date.now() < deadline && quiet < 5) {
+    quiet = inFlight() === 0 ? quiet + 1 : 0;
+    spawnSync('sleep', ['0.05']);
+  }
+}
+
 /** Same page-cache state for every run: old target gone, all synced, source in cache. */
 function settle(p: Prepared, target: string): void {
   p.reset(target);
   sh('sync', []);
+  waitForQuietDisks();
   spawnSync('sh', ['-c', `cat "${p.src}" > /dev/null`]);
 }
 

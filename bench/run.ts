@@ -38,11 +38,12 @@ function row(cells: string[], widths: number[]): string {
 
 function table(results: Result[]): string {
   const ours = results.find((r) => r.ours)!;
-  const widths = [28, 8, 17, 10, 11, 6];
-  const lines = [row(['contender', 'median s', 'min-max s', 'qvol/this', 'allocated', 'equal'], widths)];
+  const widths = [28, 7, 8, 7, 10, 10, 11, 6];
+  const lines = [row(['contender', 'min s', 'median s', 'max s', 'ratio min', 'ratio med', 'allocated', 'equal'], widths)];
   for (const r of results) {
-    const ratio = r.ours ? '' : `${(ours.median / r.median).toFixed(2)}x`;
-    lines.push(row([r.contender, r.median.toFixed(3), `${r.min.toFixed(3)}-${r.max.toFixed(3)}`, ratio, formatBytes(r.allocatedBytes), r.equal ? 'yes' : 'NO'], widths));
+    const ratio = (a: number, b: number) => (r.ours ? '' : `${(a / b).toFixed(2)}x`);
+    lines.push(row([r.contender, r.min.toFixed(3), r.median.toFixed(3), r.max.toFixed(3), ratio(ours.min, r.min),
+      ratio(ours.median, r.median), formatBytes(r.allocatedBytes), r.equal ? 'yes' : 'NO'], widths));
   }
   const notes = [ours.detail && `qvol took the ${ours.detail} rung`, ours.check].filter(Boolean);
   if (notes.length > 0) lines.push(`  ${notes.join('; ')}`);
@@ -62,8 +63,10 @@ function zeroScan(): Record<string, Record<string, number>> {
 }
 
 const report: Record<string, unknown> = { quick, date: new Date().toISOString(), kernel: native.capabilitiesSync().kernel, workloads: [] };
-const rounds = quick ? 3 : 5;
-console.log(`qvol bench (${quick ? 'quick: smaller images' : 'full'}, ${rounds} rounds, medians; every run ends with the target synced)\n`);
+const rounds = quick ? 3 : 7;
+console.log(`qvol bench (${quick ? 'quick: smaller images' : 'full'}, ${rounds} rounds; every run ends with the target synced)`);
+console.log('ratio = qvol / this contender, below 1 is faster. This VM\'s disk stalls now and then for a second,');
+console.log('whoever is writing; stalls only add time, so the ratio of the minimums is the steadier figure.\n');
 for (const { w, needsRoot } of workloads) {
   if (only && !w.name.includes(only)) continue;
   console.log(`## ${w.name}\n   goal: ${w.goal}`);
