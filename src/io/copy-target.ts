@@ -110,7 +110,7 @@ async function openFileTarget(path: string, size: number, mode: number): Promise
  * `path`, published only by {@link closeTarget} with `commit`; an existing directory
  * receives the source's base name, as with cp.
  */
-export async function openTarget(path: string, source: CopySource, size: number): Promise<CopyTarget> {
+export async function openTarget(path: string, source: CopySource, size: number, mode?: number): Promise<CopyTarget> {
   let st = await statOrUndefined(path);
   if (st?.isDirectory()) {
     path = join(path, basename(source.path));
@@ -123,8 +123,8 @@ export async function openTarget(path: string, source: CopySource, size: number)
   if (st && !st.isFile()) {
     throw new CopyError('TARGET_NOT_SUPPORTED', `Target '${path}' is neither a regular file nor a block device: give a file path or a device.`, { path });
   }
-  const mode = source.kind === 'file' ? source.stat.mode & 0o777 : 0o600;
-  return openFileTarget(resolve(path), size, mode);
+  const fileMode = mode ?? (source.kind === 'file' ? source.stat.mode & 0o777 : 0o600);
+  return openFileTarget(resolve(path), size, fileMode);
 }
 
 /** Closes the target; a temporary file that is not committed is removed. */

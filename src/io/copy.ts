@@ -43,6 +43,10 @@ export interface CopyOptions {
   sync?: boolean;
   signal?: AbortSignal;
   onProgress?: (progress: CopyProgress) => void;
+  /** Give a file target the source's mtime, to the nanosecond (and atime = mtime). */
+  preserveMtime?: boolean;
+  /** Permission bits of a new file target; default: the source's, or 0600 from a device. */
+  mode?: number;
   /** Rungs to force off, for tests and benchmarks. */
   disable?: Array<keyof DisableBits>;
 }
@@ -121,7 +125,7 @@ export async function copyVolume(sourcePath: string, targetPath: string, options
   const onAbort = () => Atomics.store(cancel, 0, 1);
   try {
     const size = options.size ?? source.size;
-    target = await openTarget(targetPath, source, size);
+    target = await openTarget(targetPath, source, size, options.mode);
     if (reflink === 'always' && (source.kind !== 'file' || target.kind !== 'file')) {
       throw new CopyError('REFLINK_UNSUPPORTED',
         `Cannot reflink '${source.path}' to '${target.path}': only regular files share extents; use --reflink auto.`,
@@ -136,6 +140,7 @@ export async function copyVolume(sourcePath: string, targetPath: string, options
       sparse,
       disable: disableMask(options.disable),
       sync: options.sync ?? true,
+      copyMtime: options.preserveMtime === true,
       cancel,
       srcPath: source.path,
       dstPath: target!.writePath,

@@ -57,3 +57,59 @@ export class CopyError extends QvolError {
     super(code, message, options);
   }
 }
+
+/*
+ * The Qubes storage exceptions, by the names and messages of shared/spec/qubes-storage.md:
+ * users and scripts match on them. Each carries a stable code as well.
+ */
+
+/** A storage operation failed (Qubes `StoragePoolException`). */
+export class StoragePoolException extends QvolError {
+  constructor(message: string, options: QvolErrorOptions = {}) {
+    super('STORAGE_POOL', message, options);
+  }
+}
+
+/** A value is not acceptable for this volume or pool (Qubes `QubesValueError`). */
+export class QubesValueError extends QvolError {
+  override readonly exitCode: number = 2;
+
+  constructor(message: string, options: QvolErrorOptions = {}) {
+    super('INVALID_VALUE', message, options);
+  }
+}
+
+/** The operation needs the VM halted (Qubes `QubesVMNotHaltedError`). */
+export class QubesVMNotHaltedError extends QvolError {
+  constructor(vm: string, message = `Domain is not powered off: ${vm}`) {
+    super('VM_NOT_HALTED', message, { path: vm });
+  }
+}
+
+/** A VM-level storage failure (Qubes `QubesVMError`). */
+export class QubesVMError extends QvolError {
+  constructor(vm: string, message: string) {
+    super('VM_ERROR', message, { path: vm });
+  }
+}
+
+/** The pool is used by a volume or a default (Qubes `QubesPoolInUseError`). */
+export class QubesPoolInUseError extends QvolError {
+  constructor(pool: string, message = `Storage pool is in use: ${pool}`) {
+    super('POOL_IN_USE', message, { path: pool });
+  }
+}
+
+/** No such revision of the volume (Qubes `QubesVolumeRevisionNotFoundError`, KeyError). */
+export class RevisionNotFoundError extends QvolError {
+  constructor(vid: string, revision: string) {
+    super('REVISION_NOT_FOUND', `Volume ${vid} has no revision '${revision}': see its revisions.`, { path: vid });
+  }
+}
+
+/** The driver does not implement this operation for this volume (Python `NotImplementedError`). */
+export class NotImplementedError extends QvolError {
+  constructor(message: string) {
+    super('NOT_IMPLEMENTED', message);
+  }
+}

@@ -22,6 +22,8 @@ export interface NativeCopyOptions {
   disable?: number;
   bufferSize?: number;
   sync?: boolean;
+  /** Set the target's atime and mtime to the source's mtime (ns) before the final fsync. */
+  copyMtime?: boolean;
   /** Int32Array(1); storing non-zero with Atomics.store cancels the job. */
   cancel?: Int32Array;
   srcPath?: string;

@@ -1,0 +1,111 @@
+/**
+ * The reflink driver's file primitives (spec §2.3), each durable: data is fsynced before
+ * the rename that publishes it, and every create, rename and remove is followed by an
+ * fsync of the directory it changed.
+ */
+import { constants } from 'node:fs';
+import { link, mkdir, open, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { copyVolume } from '../../io/copy.js';
+import { fsyncDir, tempPathFor } from '../../io/atomic.js';
+import { hasCode } from '../../native/errors.js';
+
+/** mkdir (one level, never recursive), fsyncing the parent; true when it was created. */
+export async function createDir(path: string): Promise<boolean> {
+  try {
+    await mkdir(path);
+  } catch (err) {
+    if (hasCode(err, 'EEXIST') && (await stat(path)).isDirectory()) return false;
+    throw err;
+  }
+  await fsyncDir(dirname(path));
+  return true;
+}
+
+/** rmdir if empty; true when it was removed. */
+export async function removeEmptyDir(path: string): Promise<boolean> {
+  try {
+    await rmdir(path);
+  } catch (err) {
+    if (hasCode(err, 'ENOENT', 'ENOTEMPTY', 'EEXIST')) return false;
+    throw err;
+  }
+  await fsyncDir(dirname(path));
+  return true;
+}
+
+export async function renameFile(from: string, to: string): Promise<void> {
+  await rename(from, to);
+  await fsyncDir(dirname(to));
+  if (dirname(from) !== dirname(to)) await fsyncDir(dirname(from));
+}
+
+/** Removes a file; false when there was none (idempotent). */
+export async function removeFile(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if (hasCode(err, 'ENOENT')) return false;
+    throw err;
+  }
+  await fsyncDir(dirname(path));
+  return true;
+}
+
+/** A new sparse file of `size` bytes at `path` (a new inode, mode 0600), published atomically. */
+export async function createSparseFile(path: string, size: number): Promise<void> {
+  await createDir(dirname(path));
+  const temp = tempPathFor(path);
+  const fh = await open(temp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    await fh.truncate(size);
+    await fh.chmod(0o600);
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await removeFile(temp);
+    throw err;
+  }
+  await fh.close();
+  await renameFile(temp, path);
+}
+
+/** Truncates or extends `path` in place (same inode) and fsyncs it; ENOENT if absent. */
+export async function resizeFile(path: string, size: number): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.truncate(size);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A second name for `from` at `to`, in a directory created if needed. */
+export async function hardlinkFile(from: string, to: string): Promise<void> {
+  await createDir(dirname(to));
+  await link(from, to);
+  await fsyncDir(dirname(to));
+}
+
+/**
+ * A new inode at `to` with the contents of `from`, by the copy engine (clone first, sparse
+ * copy otherwise), published atomically. `size` sets the result's size; `copyMtime` gives
+ * it `from`'s mtime (ns), as the precache needs. Returns true when cloned, false when
+ * copied, undefined when `size` is 0 and nothing was copied.
+ */
+export async function copyFile(from: string, to: string, options: { size?: number; copyMtime?: boolean } = {}): Promise<boolean | undefined> {
+  await createDir(dirname(to));
+  const result = await copyVolume(from, to, {
+    ...(options.size === undefined ? {} : { size: options.size }),
+    preserveMtime: options.copyMtime === true,
+    mode: 0o600,
+  });
+  if (options.size === 0) return undefined;
+  return result.method === 'clone';
+}
+
+/** `basename(path)` with `~` temp suffixes of replace_file: `root.img~1a2b3c`. */
+export function isTempName(name: string, of: string): boolean {
+  return name.startsWith(`${basename(of)}`) && name.includes('~');
+}

@@ -1,0 +1,91 @@
+/**
+ * The driver-independent pool (shared/spec/qubes-storage.md §1.10): a named place for
+ * volumes with a default `revisions_to_keep` and `ephemeral_volatile`. A driver subclasses
+ * it; the app layer keeps the pools and their configs.
+ */
+import { NotImplementedError } from './errors.js';
+import { validateName } from './names.js';
+import { parseBoolStrict } from './parse-bool.js';
+import type { Volume, VolumeInit } from './volume.js';
+
+/** What a pool needs to know of the VM a volume belongs to. */
+export interface VmRef {
+  name: string;
+  /** `vm-templates` for templates, `appvms` for everything else (Qubes' dir_path_prefix). */
+  dirPathPrefix: 'appvms' | 'vm-templates';
+}
+
+/** The volume settings a VM asks a pool for (Qubes' volume_config entry). */
+export interface VolumeRequest extends Omit<VolumeInit, 'vid' | 'vm'> {
+  vid?: string;
+}
+
+export interface PoolOptions {
+  name: string;
+  revisions_to_keep?: number | string;
+  ephemeral_volatile?: boolean | string;
+}
+
+export interface UsageDetails {
+  data_size?: number;
+  data_usage?: number;
+  metadata_size?: number;
+  metadata_usage?: number;
+}
+
+export abstract class Pool {
+  readonly name: string;
+  /** Default for volumes initialised later without their own value; -1 disables snapshots. */
+  revisionsToKeep: number;
+  ephemeralVolatile: boolean;
+  abstract readonly driver: string;
+
+  constructor(options: PoolOptions) {
+    this.name = validateName('pool', options.name);
+    this.revisionsToKeep = Number(options.revisions_to_keep ?? 1);
+    this.ephemeralVolatile = parseBoolStrict(options.ephemeral_volatile ?? false);
+  }
+
+  /** The persisted options, with which the pool is constructed again. */
+  get config(): Record<string, string | number | boolean> {
+    return {
+      name: this.name,
+      driver: this.driver,
+      revisions_to_keep: this.revisionsToKeep,
+      ephemeral_volatile: this.ephemeralVolatile,
+    };
+  }
+
+  /** Makes the pool usable (creates directories, checks capabilities). */
+  abstract setup(): Promise<void>;
+
+  /** Builds the volume object for a VM; touches no storage. */
+  abstract initVolume(vm: VmRef, request: VolumeRequest): Volume;
+
+  /** Tears down the pool's storage. Not called when a pool is merely forgotten. */
+  async destroy(): Promise<void> {
+    throw new NotImplementedError(`Pool ${this.constructor.name} has destroy() not implemented`);
+  }
+
+  abstract listVolumes(): Volume[];
+
+  abstract getVolume(vid: string): Volume;
+
+  /** Bytes of storage, or undefined when unknown. */
+  async size(): Promise<number | undefined> {
+    return (await this.usageDetails()).data_size;
+  }
+
+  /** Bytes used, or undefined when unknown. */
+  async usage(): Promise<number | undefined> {
+    return (await this.usageDetails()).data_usage;
+  }
+
+  async usageDetails(): Promise<UsageDetails> {
+    return {};
+  }
+
+  toString(): string {
+    return this.name;
+  }
+}
