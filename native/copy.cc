@@ -125,6 +125,7 @@ Napi::Value CopyFile(const Napi::CallbackInfo& info) {
   opts.sparse = ModeProperty(o, "sparse");
   opts.disable = static_cast<uint32_t>(U64Property(o, "disable", 0));
   opts.sync = BoolProperty(o, "sync", true);
+  opts.copy_mtime = BoolProperty(o, "copyMtime", false);
   uint64_t buf = U64Property(o, "bufferSize", 1u << 20);
   if (buf < 4096 || buf > (64u << 20) || buf % 4096 != 0)
     throw Napi::RangeError::New(env, "Expected a multiple of 4096 up to 64 MiB for bufferSize");

@@ -99,6 +99,7 @@ class CopyJob {
 
   bool src_block_ = false, dst_block_ = false, same_fs_ = false;
   uint64_t src_size_ = 0;
+  struct timespec src_mtime_ = {};
   bool copy_range_ok_ = false;
   uint32_t zero_disabled_ = 0;
   Buffer buf_, zeros_;
@@ -116,6 +117,7 @@ int CopyJob::prepare() {
   if (!src_block_ && !S_ISREG(ss.st_mode)) return fail(-EINVAL, "fstat", false);
   if (!dst_block_ && !S_ISREG(ds.st_mode)) return fail(-EINVAL, "fstat", true);
   src_size_ = static_cast<uint64_t>(ss.st_size);
+  src_mtime_ = ss.st_mtim;
   same_fs_ = !src_block_ && !dst_block_ && ss.st_dev == ds.st_dev;
   last_report_ns_ = now_ns();
   zero_disabled_ = (o_.disable >> kZeroRungShift) & (kRungPunch | kRungZeroout | kRungZeroRange);
@@ -356,6 +358,11 @@ int CopyJob::run() {
   r = try_clone(&cloned);
   if (r < 0) return r;
   if (!cloned) r = copy_all();
+  if (r == 0 && o_.copy_mtime) {
+    // atime too, as Qubes' _copy_file does; before the fsync so both reach the disk together
+    struct timespec times[2] = {src_mtime_, src_mtime_};
+    if (futimens(dst_, times) < 0) r = fail(-errno, "futimens", true);
+  }
   if (r < 0) return r;
   if (o_.sync) {
     r = retry_eintr([&] { return fsync(dst_); });

@@ -35,6 +35,7 @@ struct CopyOptions {
   uint32_t disable = 0;            // CapBit mask
   uint32_t buffer_size = 1u << 20;
   bool sync = true;                // fsync the target before returning
+  bool copy_mtime = false;         // give the target the source's mtime (ns), atime = mtime
   const int32_t* cancel = nullptr;  // set non-zero (from another thread) to stop with ECANCELED
 };
 

@@ -110,20 +110,26 @@ async function openFileTarget(path: string, size: number, mode: number): Promise
  * `path`, published only by {@link closeTarget} with `commit`; an existing directory
  * receives the source's base name, as with cp.
  */
-export async function openTarget(path: string, source: CopySource, size: number, mode?: number): Promise<CopyTarget> {
+export interface TargetOptions {
+  mode?: number | undefined;
+  /** A file target may be the source itself: it is replaced by a new inode. */
+  replaceSource?: boolean;
+}
+
+export async function openTarget(path: string, source: CopySource, size: number, options: TargetOptions = {}): Promise<CopyTarget> {
   let st = await statOrUndefined(path);
   if (st?.isDirectory()) {
     path = join(path, basename(source.path));
     st = await statOrUndefined(path);
   }
-  if (st && sameFile(st, source.stat)) {
+  if (st && sameFile(st, source.stat) && !(options.replaceSource && st.isFile())) {
     throw new CopyError('SAME_FILE', `Source and target are the same file ('${source.path}' and '${path}'): choose another target.`, { path });
   }
   if (st?.isBlockDevice()) return openBlockTarget(path, st, size);
   if (st && !st.isFile()) {
     throw new CopyError('TARGET_NOT_SUPPORTED', `Target '${path}' is neither a regular file nor a block device: give a file path or a device.`, { path });
   }
-  const fileMode = mode ?? (source.kind === 'file' ? source.stat.mode & 0o777 : 0o600);
+  const fileMode = options.mode ?? (source.kind === 'file' ? source.stat.mode & 0o777 : 0o600);
   return openFileTarget(resolve(path), size, fileMode);
 }
 

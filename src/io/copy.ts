@@ -47,6 +47,8 @@ export interface CopyOptions {
   preserveMtime?: boolean;
   /** Permission bits of a new file target; default: the source's, or 0600 from a device. */
   mode?: number;
+  /** Allow a file to be copied onto its own path: the result replaces it as a new inode. */
+  replaceSource?: boolean;
   /** Rungs to force off, for tests and benchmarks. */
   disable?: Array<keyof DisableBits>;
 }
@@ -125,7 +127,7 @@ export async function copyVolume(sourcePath: string, targetPath: string, options
   const onAbort = () => Atomics.store(cancel, 0, 1);
   try {
     const size = options.size ?? source.size;
-    target = await openTarget(targetPath, source, size, options.mode);
+    target = await openTarget(targetPath, source, size, { mode: options.mode, replaceSource: options.replaceSource === true });
     if (reflink === 'always' && (source.kind !== 'file' || target.kind !== 'file')) {
       throw new CopyError('REFLINK_UNSUPPORTED',
         `Cannot reflink '${source.path}' to '${target.path}': only regular files share extents; use --reflink auto.`,

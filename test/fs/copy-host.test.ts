@@ -105,6 +105,17 @@ describe('copyVolume on the host filesystem', () => {
     expect(sameBytes(src, dst)).toBe(true);
   });
 
+  it('replaces a file by a resized copy of itself when asked, keeping its mtime to the nanosecond', async () => {
+    const src = sparseSource('self.img', 4 * MiB, 2);
+    const before = statSync(src, { bigint: true });
+    await copyVolume(src, src, { replaceSource: true, size: 8 * MiB, preserveMtime: true });
+    const after = statSync(src, { bigint: true });
+    expect(after.ino).not.toBe(before.ino);
+    expect(after.size).toBe(BigInt(8 * MiB));
+    expect(after.mtimeNs).toBe(before.mtimeNs);
+    expect(after.atimeNs).toBe(before.mtimeNs);
+  });
+
   describe('refuses, changing nothing', () => {
     it('a missing source', async () => {
       const err = await copyVolume(join(dir, 'nope.img'), join(dir, 'nope.copy')).catch((e: unknown) => e);

@@ -5,7 +5,7 @@
  */
 import { constants } from 'node:fs';
 import { link, mkdir, open, rename, rmdir, stat, unlink } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { dirname } from 'node:path';
 import { copyVolume } from '../../io/copy.js';
 import { fsyncDir, tempPathFor } from '../../io/atomic.js';
 import { hasCode } from '../../native/errors.js';
@@ -100,12 +100,8 @@ export async function copyFile(from: string, to: string, options: { size?: numbe
     ...(options.size === undefined ? {} : { size: options.size }),
     preserveMtime: options.copyMtime === true,
     mode: 0o600,
+    replaceSource: true,
   });
   if (options.size === 0) return undefined;
   return result.method === 'clone';
-}
-
-/** `basename(path)` with `~` temp suffixes of replace_file: `root.img~1a2b3c`. */
-export function isTempName(name: string, of: string): boolean {
-  return name.startsWith(`${basename(of)}`) && name.includes('~');
 }
