@@ -11,6 +11,7 @@
             "native/common.cc",
             "native/copy.cc",
             "native/extents.cc",
+            "native/lock.cc",
             "native/probe.cc",
             "native/zero.cc",
             "native/sys/alloc.cc",

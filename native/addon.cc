@@ -8,6 +8,7 @@ void InitAlloc(Napi::Env env, Napi::Object exports);
 void InitBlkdev(Napi::Env env, Napi::Object exports);
 void InitCopy(Napi::Env env, Napi::Object exports);
 void InitExtents(Napi::Env env, Napi::Object exports);
+void InitLock(Napi::Env env, Napi::Object exports);
 void InitProbe(Napi::Env env, Napi::Object exports);
 void InitZero(Napi::Env env, Napi::Object exports);
 
@@ -26,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitBlkdev(env, exports);
   InitCopy(env, exports);
   InitExtents(env, exports);
+  InitLock(env, exports);
   InitProbe(env, exports);
   InitZero(env, exports);
   return exports;

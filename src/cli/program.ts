@@ -4,6 +4,10 @@
  */
 import { Command } from 'commander';
 import { copyCommand } from './commands/copy.js';
+import { poolCommand } from './commands/pool.js';
+import { recoverCommand } from './commands/recover.js';
+import { vmCommand } from './commands/vm.js';
+import { volumeCommand } from './commands/volume.js';
 import { reportError, type CliIo } from './output.js';
 
 export function buildProgram(io: CliIo): Command {
@@ -16,8 +20,12 @@ export function buildProgram(io: CliIo): Command {
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
     });
-  program.addCommand(copyCommand(io));
-  for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
+  for (const cmd of [poolCommand(io), vmCommand(io), volumeCommand(io), copyCommand(io), recoverCommand(io)]) program.addCommand(cmd);
+  const configure = (cmd: Command): void => {
+    cmd.exitOverride().configureOutput(program.configureOutput());
+    cmd.commands.forEach(configure);
+  };
+  program.commands.forEach(configure);
   return program;
 }
 

@@ -102,6 +102,8 @@ export interface NativeBinding {
     options: { isBlockDevice: boolean; unmap?: boolean; disable?: number },
   ): Promise<ZeroRung>;
   blockGeometrySync(fd: number): BlockGeometry;
+  /** Non-blocking flock(2): true when taken, false when another holder has it. */
+  flockSync(fd: number, mode: 'exclusive' | 'shared' | 'unlock'): boolean;
   capabilitiesSync(): Capabilities;
   isZeroSync(buffer: Buffer, impl?: 'auto' | 'avx2' | 'memeqzero'): boolean;
   zeroScanRateSync(bytes: number, rounds: number, impl: 'auto' | 'avx2' | 'memeqzero'): number;

@@ -1,0 +1,33 @@
+/**
+ * The volume sets of each VM class (spec §1.12). Kernel volumes (Qubes' linux-kernel pool)
+ * have no place on a plain Linux host and are left out.
+ */
+import type { VmClass } from './state.js';
+
+const GiB = 2 ** 30;
+
+export interface VolumeTemplate {
+  name: string;
+  rw: boolean;
+  saveOnStop: boolean;
+  /** Snapshot of the template's volume of the same name. */
+  snapOnStart: boolean;
+  size: number;
+}
+
+const origin = (name: string, size: number): VolumeTemplate => ({ name, rw: true, saveOnStop: true, snapOnStart: false, size });
+const snapshot = (name: string): VolumeTemplate => ({ name, rw: true, saveOnStop: false, snapOnStart: true, size: 0 });
+const volatile = (size: number): VolumeTemplate => ({ name: 'volatile', rw: true, saveOnStop: false, snapOnStart: false, size });
+
+export const VM_CLASSES: Record<VmClass, { needsTemplate: VmClass[]; volumes: VolumeTemplate[] }> = {
+  template: { needsTemplate: [], volumes: [origin('root', 10 * GiB), origin('private', 2 * GiB), volatile(10 * GiB)] },
+  standalone: { needsTemplate: [], volumes: [origin('root', 10 * GiB), origin('private', 2 * GiB), volatile(10 * GiB)] },
+  app: { needsTemplate: ['template'], volumes: [snapshot('root'), origin('private', 2 * GiB), volatile(10 * GiB)] },
+  disp: { needsTemplate: ['app'], volumes: [snapshot('root'), snapshot('private'), volatile(12 * GiB)] },
+};
+
+/** Qubes' libvirt frontend names: root xvda, private xvdb, volatile xvdc, then xvde on. */
+export function frontendName(volume: string, index: number): string {
+  const fixed: Record<string, string> = { root: 'xvda', private: 'xvdb', volatile: 'xvdc', kernel: 'xvdd' };
+  return fixed[volume] ?? `xvd${String.fromCharCode('e'.charCodeAt(0) + index)}`;
+}

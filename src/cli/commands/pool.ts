@@ -1,0 +1,72 @@
+import { Command } from 'commander';
+import { driverParameters } from '../../drivers/registry.js';
+import { UsageError } from '../../model/errors.js';
+import { formatBytes } from '../../util/size.js';
+import { openApp, table } from '../context.js';
+import { printJson, type CliIo } from '../output.js';
+
+function parseOptions(pairs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const i = pair.indexOf('=');
+    if (i <= 0) throw new UsageError(`Invalid option '${pair}': write it as key=value, such as dir_path=/srv/qvol.`);
+    const key = pair.slice(0, i);
+    if (key in out) throw new UsageError(`Option ${key} is given twice.`);
+    out[key] = pair.slice(i + 1);
+  }
+  return out;
+}
+
+export function poolCommand(io: CliIo): Command {
+  const pool = new Command('pool').summary('storage pools: add, list, inspect, remove').description(
+    'A pool is a place for volumes, served by a driver. The first command that needs one\n' +
+      'creates the pool "default" (file-reflink) under QVOL_HOME.');
+
+  pool.command('add').argument('<name>', 'pool name').argument('<driver>', 'driver (see qvol pool drivers)')
+    .description('Create and set up a pool. Options are key=value, as in qvm-pool.')
+    .option('-o, --option <key=value>', 'a driver option; repeat for several', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--json', 'print the pool as JSON')
+    .addHelpText('after', '\nExamples:\n  qvol pool add fast file-reflink -o dir_path=/srv/fast\n  qvol pool add slow file-reflink -o dir_path=/mnt/ext4/qvol -o setup_check=False')
+    .action(async (name: string, driver: string, flags: { option: string[]; json?: boolean }) => {
+      const config = await openApp(io, async (app) => (await app.addPool({ ...parseOptions(flags.option), name, driver })).config);
+      if (flags.json) printJson(io, config);
+      else io.stdout.write(`pool ${name} added (${driver})\n`);
+    });
+
+  pool.command('ls').alias('list').description('List the pools.').option('--json', 'print as JSON')
+    .action(async (flags: { json?: boolean }) => {
+      const rows = await openApp(io, async (app) => Promise.all([...app.pools.values()].map(async (p) => ({
+        name: p.name, driver: p.driver, config: p.config, size: await p.size(), usage: await p.usage(),
+      }))));
+      if (flags.json) printJson(io, rows);
+      else io.stdout.write(table(['NAME', 'DRIVER', 'SIZE', 'USED'], rows.map((r) => [r.name, r.driver,
+        r.size === undefined ? '-' : formatBytes(r.size), r.usage === undefined ? '-' : formatBytes(r.usage)])));
+    });
+
+  pool.command('info').argument('<name>', 'pool name').description('Show a pool\'s options and usage.').option('--json', 'print as JSON')
+    .action(async (name: string, flags: { json?: boolean }) => {
+      const info = await openApp(io, async (app) => {
+        const p = app.getPool(name);
+        return { ...p.config, ...(await p.usageDetails()) };
+      });
+      if (flags.json) printJson(io, info);
+      else io.stdout.write(Object.entries(info).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${String(v)}\n`).join(''));
+    });
+
+  pool.command('rm').alias('remove').argument('<name>', 'pool name')
+    .description('Forget a pool that no volume uses. Its directory and images are left where they are.')
+    .option('--json', 'print the result as JSON')
+    .action(async (name: string, flags: { json?: boolean }) => {
+      await openApp(io, (app) => app.removePool(name));
+      if (flags.json) printJson(io, { removed: name });
+      else io.stdout.write(`pool ${name} removed\n`);
+    });
+
+  pool.command('drivers').description('List the drivers and their options (* = required).').option('--json', 'print as JSON')
+    .action(async (flags: { json?: boolean }) => {
+      const drivers = await openApp(io, async (app) => app.drivers().map((d) => ({ driver: d, options: driverParameters(d) })));
+      if (flags.json) printJson(io, drivers);
+      else for (const d of drivers) io.stdout.write(`${d.driver} ${Object.entries(d.options).map(([k, req]) => (req ? `${k}*` : k)).join(' ')}\n`);
+    });
+  return pool;
+}

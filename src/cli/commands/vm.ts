@@ -1,0 +1,73 @@
+import { Command, Option } from 'commander';
+import type { VmClass } from '../../app/state.js';
+import { openApp, table } from '../context.js';
+import { printJson, type CliIo } from '../output.js';
+
+export function vmCommand(io: CliIo): Command {
+  const vm = new Command('vm').summary('VMs: create, start, stop, clone, remove, list').description(
+    'A VM is a set of volumes with the Qubes semantics of its class:\n' +
+      '  template    root and private are origins (committed on stop, with revisions)\n' +
+      '  app         root is a snapshot of its template\'s root; private is its own\n' +
+      '  standalone  like a template, used on its own\n' +
+      '  disp        root and private are snapshots of a disposable template (an app VM)\n' +
+      'qvol prepares and commits storage; running the VM is the hypervisor\'s job.');
+
+  vm.command('create').argument('<name>', 'VM name')
+    .description('Create a VM and its volumes.')
+    .addOption(new Option('--class <class>', 'VM class').choices(['template', 'app', 'standalone', 'disp']).makeOptionMandatory())
+    .option('--template <vm>', 'the template (app) or disposable template (disp)')
+    .option('-P, --pool <pool>', 'pool for its own volumes (default: the pool "default")')
+    .option('--json', 'print the VM as JSON')
+    .addHelpText('after', '\nExamples:\n  qvol vm create --class template debian\n  qvol vm create --class app --template debian work')
+    .action(async (name: string, flags: { class: VmClass; template?: string; pool?: string; json?: boolean }) => {
+      const record = await openApp(io, (app) => app.createVm(name, flags.class, {
+        ...(flags.template ? { template: flags.template } : {}), ...(flags.pool ? { pool: flags.pool } : {}),
+      }));
+      if (flags.json) printJson(io, record);
+      else io.stdout.write(`VM ${name} created (${flags.class}; volumes ${Object.keys(record.volumes).join(', ')})\n`);
+    });
+
+  vm.command('start').argument('<name>', 'VM name')
+    .description('Prepare every volume for the VM\'s start and print the block devices to give it.')
+    .option('--json', 'print the devices as JSON')
+    .action(async (name: string, flags: { json?: boolean }) => {
+      const devices = await openApp(io, (app) => app.startVm(name));
+      if (flags.json) printJson(io, devices);
+      else io.stdout.write(table(['VOLUME', 'FRONTEND', 'MODE', 'PATH'], devices.map((d) => [d.volume, d.frontend, d.rw ? 'rw' : 'ro', d.path])));
+    });
+
+  vm.command('stop').argument('<name>', 'VM name')
+    .description('Commit (save_on_stop) or discard every volume. Also commits what a crash left.')
+    .option('--json', 'print the result as JSON')
+    .action(async (name: string, flags: { json?: boolean }) => {
+      await openApp(io, (app) => app.stopVm(name));
+      if (flags.json) printJson(io, { stopped: name });
+      else io.stdout.write(`VM ${name} stopped\n`);
+    });
+
+  vm.command('rm').alias('remove').argument('<name>', 'VM name').description('Remove a stopped VM and all its volumes and revisions.')
+    .option('--json', 'print the result as JSON')
+    .action(async (name: string, flags: { json?: boolean }) => {
+      await openApp(io, (app) => app.removeVm(name));
+      if (flags.json) printJson(io, { removed: name });
+      else io.stdout.write(`VM ${name} removed\n`);
+    });
+
+  vm.command('ls').alias('list').description('List the VMs.').option('--json', 'print as JSON')
+    .action(async (flags: { json?: boolean }) => {
+      const vms = await openApp(io, async (app) => Promise.all(app.listVms().map(async (v) => ({ ...v, running: await app.isRunning(v.name) }))));
+      if (flags.json) printJson(io, vms);
+      else io.stdout.write(table(['NAME', 'CLASS', 'TEMPLATE', 'STATE'], vms.map((v) => [v.name, v.class, v.template ?? '-', v.running ? 'running' : 'halted'])));
+    });
+
+  vm.command('clone').argument('<src>', 'VM to clone').argument('<dst>', 'name of the new VM')
+    .description('A new VM with the same class, template and data. Within a reflink pool the data is\ncloned; into another pool it is copied by the sparse copy engine.')
+    .option('-P, --pool <pool>', 'pool for the new VM\'s own volumes (default: the source\'s)')
+    .option('--json', 'print the new VM as JSON')
+    .action(async (src: string, dst: string, flags: { pool?: string; json?: boolean }) => {
+      const record = await openApp(io, (app) => app.cloneVm(src, dst, flags.pool ? { pool: flags.pool } : {}));
+      if (flags.json) printJson(io, record);
+      else io.stdout.write(`VM ${dst} cloned from ${src}\n`);
+    });
+  return vm;
+}

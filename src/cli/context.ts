@@ -1,0 +1,22 @@
+/** What every registry verb shares: opening the app, VM:VOLUME arguments, tables. */
+import { QvolApp } from '../app/app.js';
+import { UsageError } from '../model/errors.js';
+import type { CliIo } from './output.js';
+
+export function openApp<T>(io: CliIo, fn: (app: QvolApp) => Promise<T>): Promise<T> {
+  return QvolApp.with({ warn: (m) => io.stderr.write(`qvol: warning: ${m}\n`) }, fn);
+}
+
+/** `work:private` -> ['work', 'private']. */
+export function parseVolumeRef(ref: string): [string, string] {
+  const i = ref.indexOf(':');
+  if (i <= 0 || i === ref.length - 1) throw new UsageError(`Invalid volume '${ref}': write it as VM:VOLUME, such as work:private.`);
+  return [ref.slice(0, i), ref.slice(i + 1)];
+}
+
+/** Left-aligned columns, two spaces apart, with a header row. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+}

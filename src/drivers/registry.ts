@@ -1,0 +1,49 @@
+/**
+ * Pool drivers by name: how to build a pool from its persisted options, and which options
+ * each takes (Qubes' driver_parameters: name -> required?).
+ */
+import { QvolError } from '../model/errors.js';
+import type { Pool } from '../model/pool.js';
+import { ReflinkPool, type ReflinkPoolOptions } from './file-reflink/pool.js';
+
+interface DriverEntry {
+  parameters: Record<string, boolean>;
+  create(options: Record<string, string | number | boolean>): Pool;
+}
+
+const DRIVERS: Record<string, DriverEntry> = {
+  'file-reflink': {
+    parameters: { dir_path: true, revisions_to_keep: false, setup_check: false, ephemeral_volatile: false },
+    create: (options) => new ReflinkPool(options as unknown as ReflinkPoolOptions),
+  },
+};
+
+export function driverNames(): string[] {
+  return Object.keys(DRIVERS);
+}
+
+export function driverParameters(driver: string): Record<string, boolean> {
+  return { ...entry(driver, '?').parameters };
+}
+
+function entry(driver: string, pool: string): DriverEntry {
+  const found = DRIVERS[driver];
+  if (!found) throw new QvolError('UNKNOWN_DRIVER', `No driver ${driver} for pool ${pool}: use one of ${driverNames().join(', ')}.`, { path: driver });
+  return found;
+}
+
+/** Builds a pool from its options (name, driver and the driver's own), checking them. */
+export function createPool(options: Record<string, string | number | boolean>): Pool {
+  const name = String(options.name ?? '');
+  if (!name) throw new QvolError('USAGE', 'No pool name for pool');
+  if (!options.driver) throw new QvolError('USAGE', `No driver specified for pool ${name}`);
+  const driver = entry(String(options.driver), name);
+  const { driver: _driver, name: _name, ...rest } = options;
+  const unknown = Object.keys(rest).filter((k) => !(k in driver.parameters));
+  if (unknown.length > 0) {
+    throw new QvolError('USAGE', `Unexpected driver options found for ${String(options.driver)}: ${unknown.join(', ')} (it takes ${Object.keys(driver.parameters).join(', ')}).`);
+  }
+  const missing = Object.entries(driver.parameters).filter(([k, required]) => required && !(k in rest)).map(([k]) => k);
+  if (missing.length > 0) throw new QvolError('USAGE', `missing required driver options: ${missing.join(', ')}`);
+  return driver.create(options);
+}
