@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import { copyCommand } from './commands/copy.js';
+import { demoCommand } from './commands/demo.js';
 import { poolCommand } from './commands/pool.js';
 import { recoverCommand } from './commands/recover.js';
 import { vmCommand } from './commands/vm.js';
@@ -20,7 +21,7 @@ export function buildProgram(io: CliIo): Command {
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
     });
-  for (const cmd of [poolCommand(io), vmCommand(io), volumeCommand(io), copyCommand(io), recoverCommand(io)]) program.addCommand(cmd);
+  for (const cmd of [poolCommand(io), vmCommand(io), volumeCommand(io), copyCommand(io), recoverCommand(io), demoCommand(io)]) program.addCommand(cmd);
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput(program.configureOutput());
     cmd.commands.forEach(configure);

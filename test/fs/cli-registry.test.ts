@@ -1,0 +1,142 @@
+/**
+ * The registry verbs end to end through runCli, on the host filesystem in a fresh
+ * QVOL_HOME: the embedded default pool, VM lifecycles, and every refusal (exit 1, or 2 for
+ * usage) leaving the state as it was.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/program.js';
+
+const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js');
+
+async function qvol(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const sink = (into: string[]) => new Writable({ write(c, _e, cb) { into.push(String(c)); cb(); } });
+  const code = await runCli(args, { stdout: sink(out), stderr: sink(err) });
+  return { code, out: out.join(''), err: err.join('') };
+}
+
+const json = async (...args: string[]) => {
+  const r = await qvol(...args, '--json');
+  expect(r.code, r.err + r.out).toBe(0);
+  return JSON.parse(r.out);
+};
+
+let home: string;
+const stateText = () => readFileSync(join(home, 'state.json'), 'utf8');
+
+beforeEach(() => {
+  home = mkdtempSync(join(tmpdir(), 'qvol-home-'));
+  process.env.QVOL_HOME = home;
+});
+
+describe('qvol registry verbs', () => {
+  it('makes the default pool on first use and runs a template and an app VM', async () => {
+    expect((await qvol('vm', 'create', '--class', 'template', 'debian')).code).toBe(0);
+    expect((await json('pool', 'ls')).map((p: { name: string }) => p.name)).toEqual(['default']);
+    await json('vm', 'create', '--class', 'app', '--template', 'debian', 'work');
+    const devices = await json('vm', 'start', 'work');
+    expect(devices.map((d: { frontend: string }) => d.frontend)).toEqual(['xvda', 'xvdb', 'xvdc']);
+    expect((await json('vm', 'ls')).find((v: { name: string }) => v.name === 'work').running).toBe(true);
+    await json('vm', 'stop', 'work');
+    const info = await json('volume', 'info', 'work:root');
+    expect(info).toMatchObject({ pool: 'default', vid: 'appvms/work/root', source: 'vm-templates/debian/root', snap_on_start: true, is_outdated: false });
+    const text = await qvol('volume', 'info', 'work:private');
+    expect(text.out.split('\n').slice(0, 12).map((l) => l.split('=')[0])).toEqual(
+      ['pool', 'vid', 'size', 'usage', 'rw', 'source', 'path', 'save_on_stop', 'snap_on_start', 'revisions_to_keep', 'ephemeral', 'is_outdated']);
+    expect(text.out).toContain('save_on_stop=True\n');
+    expect(await json('volume', 'revisions', 'work:private')).toHaveLength(1);
+  });
+
+  it('clones a VM, resizes, configures and exports/imports volumes', async () => {
+    await json('vm', 'create', '--class', 'standalone', 'solo');
+    await json('volume', 'resize', 'solo:private', '64M');
+    await json('vm', 'clone', 'solo', 'twin');
+    expect((await json('volume', 'info', 'twin:private')).size).toBe(64 * 2 ** 20);
+    await json('volume', 'config', 'twin:private', 'revisions_to_keep', '3');
+    expect((await json('volume', 'info', 'twin:private')).revisions_to_keep).toBe(3);
+    const file = join(home, 'export.img');
+    await json('volume', 'export', 'solo:private', '-o', file);
+    await json('volume', 'import', 'twin:private', '-i', file, '--size', '32M');
+    expect((await json('volume', 'info', 'twin:private')).size).toBe(32 * 2 ** 20);
+  });
+
+  describe('refuses, changing nothing', () => {
+    beforeEach(async () => {
+      await json('vm', 'create', '--class', 'template', 'debian');
+    });
+
+    it.each([
+      [['vm', 'create', '--class', 'app', 'a/b', '--template', 'debian'], 2, "Invalid VM name 'a/b'"],
+      [['vm', 'create', '--class', 'app', '..', '--template', 'debian'], 2, "Invalid VM name '..'"],
+      [['vm', 'create', '--class', 'app', 'x'.repeat(65), '--template', 'debian'], 2, 'at most 64'],
+      [['vm', 'create', '--class', 'app', '--template', 'debian', '--', '-lead'], 2, "Invalid VM name '-lead'"],
+      [['vm', 'create', '--class', 'app', 'w'], 1, 'needs --template'],
+      [['vm', 'create', '--class', 'template', 'debian'], 1, 'already exists'],
+      [['vm', 'create', '--class', 'app', 'w', '--template', 'nope'], 1, 'Unknown VM nope'],
+      [['vm', 'create', '--class', 'template', 't2', '-P', 'nope'], 1, 'Unknown storage pool nope'],
+      [['vm', 'start', 'nope'], 1, 'Unknown VM nope'],
+      [['volume', 'resize', 'debian:private', '-1'], 2, "Invalid size '-1'"],
+      [['volume', 'resize', 'debian:private', '1000'], 2, 'whole 512-byte sectors'],
+      [['volume', 'resize', 'debian:nope', '1G'], 1, 'has no volume nope'],
+      [['volume', 'info', 'debian'], 2, 'VM:VOLUME'],
+      [['volume', 'config', 'debian:private', 'revisions_to_keep', '-2'], 2, 'Invalid value for revisions_to_keep'],
+      [['volume', 'config', 'debian:private', 'colour', 'blue'], 2, "Unknown volume setting 'colour'"],
+      [['volume', 'revert', 'debian:private', '42'], 1, "no revision '42'"],
+      [['pool', 'add', 'p1', 'nodriver', '-o', 'dir_path=/tmp/x'], 1, 'No driver nodriver'],
+      [['pool', 'add', 'p1', 'file-reflink'], 1, 'missing required driver options: dir_path'],
+      [['pool', 'add', 'p1', 'file-reflink', '-o', 'dirpath=/tmp'], 1, 'Unexpected driver options'],
+      [['pool', 'rm', 'default'], 1, 'in use by VM debian'],
+      [['pool', 'info', 'nope'], 1, 'Unknown storage pool nope'],
+    ])('%j', async (args, code, message) => {
+      const before = stateText();
+      const r = await qvol(...(args as string[]));
+      expect(r.code).toBe(code);
+      expect(r.err).toContain(message);
+      expect(stateText()).toBe(before);
+    });
+
+    it('a revert, removal or rw change of a running VM', async () => {
+      await json('vm', 'start', 'debian');
+      const before = stateText();
+      for (const args of [['volume', 'revert', 'debian:root'], ['vm', 'rm', 'debian'], ['volume', 'config', 'debian:root', 'rw', 'false'], ['vm', 'start', 'debian']]) {
+        const r = await qvol(...args);
+        expect(r.code, args.join(' ')).toBe(1);
+        expect(r.err).toMatch(/running/);
+      }
+      expect(stateText()).toBe(before);
+    });
+
+    it('removing a template that VMs use', async () => {
+      await json('vm', 'create', '--class', 'app', '--template', 'debian', 'work');
+      const r = await qvol('vm', 'rm', 'debian');
+      expect(r.err).toContain('is the template of work');
+    });
+  });
+
+  it('never loses an update when two qvol processes run at once', async () => {
+    await json('vm', 'create', '--class', 'template', 'debian');
+    const run = promisify(execFile);
+    const env = { ...process.env, QVOL_HOME: home };
+    const results = await Promise.allSettled([
+      run(process.execPath, [MAIN, 'vm', 'create', '--class', 'app', '--template', 'debian', 'a'], { env }),
+      run(process.execPath, [MAIN, 'vm', 'create', '--class', 'app', '--template', 'debian', 'b'], { env }),
+      run(process.execPath, [MAIN, 'vm', 'start', 'debian'], { env }),
+      run(process.execPath, [MAIN, 'vm', 'start', 'debian'], { env }),
+    ]);
+    expect(results[0]!.status).toBe('fulfilled');
+    expect(results[1]!.status).toBe('fulfilled');
+    const starts = results.slice(2);
+    expect(starts.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const loser = starts.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(String(loser.reason.stderr)).toContain('VM debian is already running');
+    const state = JSON.parse(stateText());
+    expect(Object.keys(state.vms).sort()).toEqual(['a', 'b', 'debian']);
+  });
+});
