@@ -7,6 +7,7 @@ import { mkdir, readFile, readdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir } from '../io/atomic.js';
 import type { Volume } from '../model/volume.js';
+import { durableStep } from '../util/crash.js';
 
 const BOOT_ID = (() => {
   try {
@@ -37,6 +38,7 @@ export class RunningMarkers {
     await mkdir(this.dir, { recursive: true });
     for (const v of volumes) await writeFile(this.path(v), `${BOOT_ID}\n`, { mode: 0o600 });
     await fsyncDir(this.dir);
+    durableStep();
   }
 
   async clear(volumes: Volume[]): Promise<void> {

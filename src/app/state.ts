@@ -7,6 +7,7 @@ import { atomicWriteFile } from '../io/atomic.js';
 import { QvolError } from '../model/errors.js';
 import type { VolumeConfig } from '../model/volume.js';
 import { hasCode } from '../native/errors.js';
+import { durableStep } from '../util/crash.js';
 
 export type VmClass = 'template' | 'app' | 'standalone' | 'disp';
 export type PoolConfig = Record<string, string | number | boolean> & { name: string; driver: string };
@@ -49,4 +50,5 @@ export async function loadState(path: string): Promise<State> {
 
 export async function saveState(path: string, state: State): Promise<void> {
   await atomicWriteFile(path, `${JSON.stringify(state, null, 2)}\n`);
+  durableStep();
 }

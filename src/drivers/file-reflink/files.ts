@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { copyVolume } from '../../io/copy.js';
 import { fsyncDir, tempPathFor } from '../../io/atomic.js';
 import { hasCode } from '../../native/errors.js';
+import { durableStep } from '../../util/crash.js';
 
 /** mkdir (one level, never recursive), fsyncing the parent; true when it was created. */
 export async function createDir(path: string): Promise<boolean> {
@@ -19,6 +20,7 @@ export async function createDir(path: string): Promise<boolean> {
     throw err;
   }
   await fsyncDir(dirname(path));
+  durableStep();
   return true;
 }
 
@@ -31,6 +33,7 @@ export async function removeEmptyDir(path: string): Promise<boolean> {
     throw err;
   }
   await fsyncDir(dirname(path));
+  durableStep();
   return true;
 }
 
@@ -38,6 +41,7 @@ export async function renameFile(from: string, to: string): Promise<void> {
   await rename(from, to);
   await fsyncDir(dirname(to));
   if (dirname(from) !== dirname(to)) await fsyncDir(dirname(from));
+  durableStep();
 }
 
 /** Removes a file; false when there was none (idempotent). */
@@ -49,6 +53,7 @@ export async function removeFile(path: string): Promise<boolean> {
     throw err;
   }
   await fsyncDir(dirname(path));
+  durableStep();
   return true;
 }
 
@@ -79,6 +84,7 @@ export async function resizeFile(path: string, size: number): Promise<void> {
   } finally {
     await fh.close();
   }
+  durableStep();
 }
 
 /** A second name for `from` at `to`, in a directory created if needed. */
@@ -86,6 +92,7 @@ export async function hardlinkFile(from: string, to: string): Promise<void> {
   await createDir(dirname(to));
   await link(from, to);
   await fsyncDir(dirname(to));
+  durableStep();
 }
 
 /**
@@ -102,6 +109,7 @@ export async function copyFile(from: string, to: string, options: { size?: numbe
     mode: 0o600,
     replaceSource: true,
   });
+  durableStep();
   if (options.size === 0) return undefined;
   return result.method === 'clone';
 }

@@ -138,12 +138,12 @@ export class ReflinkVolume extends Volume {
    * glob `P*.img*~*` also matched a sibling volume's files (`private2` for `private`); this
    * matches only temporaries of this volume's own image names.
    */
-  private async removeIncompleteImages(): Promise<void> {
+  private async removeIncompleteImages(options: { keepImport?: boolean } = {}): Promise<void> {
     const dir = dirname(this.base);
     const own = new RegExp(`^${escapeRegExp(basename(this.base))}(?:-dirty|-precache|-import)?\\.img(?:\\.\\d+@[^~/]*)?~`);
     const names = await readdir(dir).catch(() => [] as string[]);
     for (const name of names) if (own.test(name)) await removeFile(join(dir, name));
-    await removeFile(this.importPath);
+    if (!options.keepImport) await removeFile(this.importPath);
   }
 
   private async removeAllImages(): Promise<void> {
@@ -192,6 +192,9 @@ export class ReflinkVolume extends Volume {
 
   override stop(): Promise<void> {
     return this.lock.run(async () => {
+      // Deviation: Qubes leaves a crashed operation's temporaries to the next start; no
+      // operation is in flight here (the registry lock), so they are debris and go now.
+      await this.removeIncompleteImages({ keepImport: true });
       if (await this.isDirty()) {
         if (this.snapshotsDisabled) await renameFile(this.dirtyPath, this.cleanPath);
         else await this.commit(this.dirtyPath);
