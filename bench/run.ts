@@ -15,6 +15,8 @@ import { deviceCopy } from './workloads/device-copy.js';
 import { reflinkCopy } from './workloads/reflink-copy.js';
 import { sparseCopy } from './workloads/sparse-copy.js';
 import { thickCopy } from './workloads/thick-copy.js';
+import { vmLifecycle } from './workloads/vm-lifecycle.js';
+import { crossFsClone } from './workloads/vm-clone.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -82,6 +84,24 @@ for (const { w, needsRoot } of workloads) {
   } finally {
     prepared.cleanup();
   }
+}
+if (isRoot && (!only || 'vm'.includes(only) || only.startsWith('vm'))) {
+  const lifecycle = [];
+  for (const kind of ['btrfs', 'xfs'] as const) {
+    const r = await vmLifecycle(kind, quick, rounds);
+    lifecycle.push(r);
+    console.log(`## VM start/stop on ${kind}: template root ${formatBytes(r.rootSize)} with ${formatBytes(r.rootData)} of data\n   goal: each under 50 ms, whatever the size`);
+    for (const [step, ms] of Object.entries(r.ms)) console.log(`   ${step.padEnd(24)} ${ms.toFixed(1).padStart(7)} ms (median)`);
+    console.log('');
+  }
+  report.vmLifecycle = lifecycle;
+  const clone = await crossFsClone(quick, rounds);
+  const m = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  console.log(`## vm clone, ext4 pool -> XFS pool (${formatBytes(clone.data)} of data)\n   goal: qvol <= 0.9x cp --sparse=always`);
+  console.log(`   qvol vm clone -P xfs      min ${Math.min(...clone.qvolSeconds).toFixed(3)} s  median ${m(clone.qvolSeconds).toFixed(3)} s`);
+  console.log(`   cp --sparse=always + sync min ${Math.min(...clone.cpSeconds).toFixed(3)} s  median ${m(clone.cpSeconds).toFixed(3)} s`);
+  console.log(`   ratio (min) ${(Math.min(...clone.qvolSeconds) / Math.min(...clone.cpSeconds)).toFixed(2)}x, (median) ${(m(clone.qvolSeconds) / m(clone.cpSeconds)).toFixed(2)}x\n`);
+  report.vmClone = clone;
 }
 const scan = zeroScan();
 console.log('## zero detection, 4 KiB blocks (GB/s)');
