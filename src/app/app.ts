@@ -198,14 +198,17 @@ export class QvolApp {
     if (this.state.vms[name]) throw new QvolError('VM_EXISTS', `VM ${name} already exists: choose another name.`, { path: name });
     const spec = VM_CLASSES[cls];
     if (!spec) throw new QvolError('USAGE', `Unknown VM class ${String(cls)}: use template, app, standalone or disp.`);
+    const a = (word: string) => `${/^[aeiou]/.test(word) ? 'an' : 'a'} ${word}`;
+    const A = (word: string) => a(word).replace(/^a/, 'A');
     if (spec.needsTemplate.length > 0) {
-      if (!options.template) throw new QvolError('USAGE', `A ${cls} VM needs --template (a ${spec.needsTemplate.join(' or ')} VM).`);
+      const wanted = `${a(spec.needsTemplate.join(' or '))} VM`;
+      if (!options.template) throw new QvolError('USAGE', `${A(cls)} VM needs --template (${wanted}).`);
       const t = this.getVm(options.template);
       if (!spec.needsTemplate.includes(t.class)) {
-        throw new QvolError('USAGE', `VM ${t.name} is a ${t.class} VM; a ${cls} VM needs a ${spec.needsTemplate.join(' or ')} VM as template.`);
+        throw new QvolError('USAGE', `VM ${t.name} is ${a(t.class)} VM; ${a(cls)} VM needs ${wanted} as template.`);
       }
     } else if (options.template) {
-      throw new QvolError('USAGE', `A ${cls} VM has no template.`);
+      throw new QvolError('USAGE', `${A(cls)} VM has no template.`);
     }
     const pool = options.pool ? this.getPool(options.pool) : await this.defaultPool();
     const record: VmRecord = { name, class: cls, ...(options.template ? { template: options.template } : {}), volumes: {} };

@@ -140,3 +140,28 @@ describe('qvol registry verbs', () => {
     expect(Object.keys(state.vms).sort()).toEqual(['a', 'b', 'debian']);
   });
 });
+
+describe('disposables and snapshots-disabled sources', () => {
+  it('a disposable snapshots its template\'s private and the template chain\'s root', async () => {
+    await json('vm', 'create', '--class', 'template', 'debian');
+    await json('vm', 'create', '--class', 'app', '--template', 'debian', 'dvm-tmpl');
+    await json('vm', 'create', '--class', 'disp', '--template', 'dvm-tmpl', 'disp1');
+    expect((await json('volume', 'info', 'disp1:root')).source).toBe('vm-templates/debian/root');
+    expect((await json('volume', 'info', 'disp1:private')).source).toBe('appvms/dvm-tmpl/private');
+    expect((await json('volume', 'info', 'disp1:volatile')).size).toBe(12 * 2 ** 30);
+    const r = await qvol('vm', 'create', '--class', 'disp', '--template', 'debian', 'disp2');
+    expect(r.err).toContain('a disp VM needs an app VM as template');
+  });
+
+  it('refuses to start a VM whose snapshot source runs without snapshots', async () => {
+    await json('vm', 'create', '--class', 'template', 'debian');
+    await json('vm', 'create', '--class', 'app', '--template', 'debian', 'work');
+    await json('volume', 'config', 'debian:root', 'revisions_to_keep', '-1');
+    await json('vm', 'start', 'debian');
+    const r = await qvol('vm', 'start', 'work');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('Volume vm-templates/debian/root is running');
+    await json('vm', 'stop', 'debian');
+    await json('vm', 'start', 'work');
+  });
+});
