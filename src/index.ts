@@ -8,3 +8,14 @@ export { QvolError, UsageError, CancelledError, CopyError, type CopyErrorCode } 
 export { SystemError, isSystemError } from './native/errors.js';
 export { parseSize, formatBytes } from './util/size.js';
 export { runCli } from './cli/program.js';
+export { QvolApp, type OpenOptions, type StartedDevice } from './app/app.js';
+export type { VmRecord, VmClass, State } from './app/state.js';
+export { Pool, type VmRef, type VolumeRequest, type UsageDetails } from './model/pool.js';
+export { Volume, encryptedVolumePath, type VolumeConfig, type VolumeType, type BlockDevice } from './model/volume.js';
+export { ReflinkPool } from './drivers/file-reflink/pool.js';
+export { ReflinkVolume } from './drivers/file-reflink/volume.js';
+export { createPool, driverNames, driverParameters } from './drivers/registry.js';
+export {
+  StoragePoolException, QubesValueError, QubesVMNotHaltedError, QubesVMError, QubesPoolInUseError,
+  RevisionNotFoundError, NotImplementedError,
+} from './model/errors.js';
