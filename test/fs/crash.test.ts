@@ -115,13 +115,18 @@ describe('crash injection (SIGKILL after every durable step)', () => {
     }, ['vm', 'start', 'debian'], (h) => repairAndCheck(h, ['OLD']));
   });
 
-  it('power loss while running: the next start picks up the uncommitted state', () => {
+  /** A running VM wrote UNSAVED, then its host lost power: markers of another boot, images stay. */
+  function powerLossWhileRunning(): Home {
     const h = newHome();
     commitRoot(h, 'OLD');
     h.ok('vm', 'start', 'debian');
     h.write('root-dirty.img', 'UNSAVED');
-    // the VM's host died: its markers are gone with the boot, the images stay
     for (const f of readdirSync(join(h.home, 'run'))) writeFileSync(join(h.home, 'run', f), 'another-boot\n');
+    return h;
+  }
+
+  it('power loss while running: the next start picks up the uncommitted state', () => {
+    const h = powerLossWhileRunning();
     h.ok('vm', 'start', 'debian');
     expect(h.read('root-dirty.img')).toBe('UNSAVED');
     h.ok('vm', 'stop', 'debian');
@@ -130,11 +135,7 @@ describe('crash injection (SIGKILL after every durable step)', () => {
   });
 
   it('recover commits what a crash before a reboot left', () => {
-    const h = newHome();
-    commitRoot(h, 'OLD');
-    h.ok('vm', 'start', 'debian');
-    h.write('root-dirty.img', 'UNSAVED');
-    for (const f of readdirSync(join(h.home, 'run'))) writeFileSync(join(h.home, 'run', f), 'another-boot\n');
+    const h = powerLossWhileRunning();
     h.ok('recover');
     expect(h.read('root.img')).toBe('UNSAVED');
     expect(h.files().filter((f) => f.endsWith('-dirty.img'))).toEqual([]);
