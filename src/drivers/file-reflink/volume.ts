@@ -101,13 +101,19 @@ export class ReflinkVolume extends Volume {
     return this.revisionPath(id, ts);
   }
 
-  /** Saves the clean image as the next revision (nothing when revisions_to_keep is 0). */
+  /**
+   * Saves the clean image as the next revision (nothing when revisions_to_keep is 0).
+   * Deviation: Qubes copies (clones) it; we give the same inode a second name. The clean
+   * image is never written in place (a VM writes its dirty image; resize makes a new
+   * inode), so the name is an exact revision, made in O(1) whatever the extents, and
+   * without a full copy on filesystems that cannot clone.
+   */
   private async addRevision(): Promise<void> {
     if (this.revisionsToKeep === 0) return;
     const ids = [...(await this.revisions()).keys()];
     const next = String(ids.length === 0 ? 1 : Number(ids.at(-1)) + 1);
     const mtime = (await stat(this.cleanPath)).mtimeMs / 1000;
-    await copyFile(this.cleanPath, this.revisionPath(next, isodate(Math.floor(mtime))));
+    await hardlinkFile(this.cleanPath, this.revisionPath(next, isodate(Math.floor(mtime))));
   }
 
   /** Removes all but the newest `keep` revisions (keep 0 removes all). */
