@@ -105,12 +105,15 @@ describe('qvol registry verbs', () => {
     it('a revert, removal or rw change of a running VM', async () => {
       await json('vm', 'start', 'debian');
       const before = stateText();
-      for (const args of [['volume', 'revert', 'debian:root'], ['vm', 'rm', 'debian'], ['volume', 'config', 'debian:root', 'rw', 'false'], ['vm', 'start', 'debian']]) {
+      for (const args of [['volume', 'revert', 'debian:root'], ['vm', 'rm', 'debian'], ['volume', 'config', 'debian:root', 'rw', 'false'],
+        ['volume', 'config', 'debian:root', 'revisions_to_keep', '-1'], ['vm', 'start', 'debian']]) {
         const r = await qvol(...args);
         expect(r.code, args.join(' ')).toBe(1);
         expect(r.err).toMatch(/running/);
       }
       expect(stateText()).toBe(before);
+      // a change that does not toggle -1 is fine while running (A9)
+      await json('volume', 'config', 'debian:root', 'revisions_to_keep', '2');
     });
 
     it('removing a template that VMs use', async () => {

@@ -135,3 +135,11 @@ describe('boolean parsing', () => {
     expect(() => parseBool('maybe')).toThrow(QubesValueError);
   });
 });
+
+describe('running-state marker names (A7)', () => {
+  it('doubles - and turns / into -', async () => {
+    const { markerName } = await import('../../../src/app/running.js');
+    expect(markerName('p2', 'appvms/d/volatile')).toBe('volume-running-p2:appvms-d-volatile');
+    expect(markerName('my-pool', 'appvms/sys-net/root')).toBe('volume-running-my--pool:appvms-sys--net-root');
+  });
+});
