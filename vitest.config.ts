@@ -10,6 +10,8 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { extends: true, test: { name: 'fs', include: ['test/fs/**/*.test.ts'], fileParallelism: false } },
+      // Inside the lab VM (test/lab/run.sh), where everything runs about 20 times slower.
+      { extends: true, test: { name: 'lab', include: ['test/lab/**/*.test.ts'], fileParallelism: false, testTimeout: 600_000, hookTimeout: 600_000 } },
     ],
   },
 });

@@ -1,0 +1,51 @@
+/**
+ * Lab smoke test, run inside the lab VM (test/lab/run.sh): real OpenZFS zvols as copy
+ * targets and sources. The ZFS drivers (issue 5) build their suite on this harness.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyVolume } from '../../src/io/copy.js';
+import { allocated, makeSparseFile, patternBuffer, sameBytes, spreadChunks } from '../helpers/files.js';
+import { skipReason } from '../helpers/gates.js';
+
+const MiB = 2 ** 20;
+const SIZE = 64 * MiB;
+const inLab = process.env.QVOL_LAB === '1';
+const sh = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
+
+describe.skipIf(!inLab)(skipReason(inLab ? undefined : 'runs inside the lab VM (npm run test:lab)', 'copies to and from real zvols'), () => {
+  const dir = mkdtempSync(join(tmpdir(), 'qvol-lab-'));
+  const vdev = join(dir, 'pool.img');
+  const zvol = '/dev/zvol/qvollab/vol1';
+  const src = join(dir, 'src.img');
+
+  beforeAll(() => {
+    writeFileSync(vdev, '');
+    truncateSync(vdev, 512 * MiB);
+    sh('zpool', 'create', '-m', 'none', 'qvollab', vdev);
+    sh('zfs', 'create', '-s', '-V', String(SIZE), '-o', 'volmode=dev', 'qvollab/vol1');
+    sh('udevadm', 'settle', '-t', '30');
+    makeSparseFile(src, SIZE, spreadChunks(SIZE, 8, MiB, 3));
+  });
+  afterAll(() => {
+    try { sh('zpool', 'destroy', '-f', 'qvollab'); } catch { /* best effort */ }
+  });
+
+  it('file -> zvol holding old data: reads back equal', async () => {
+    writeFileSync(zvol, patternBuffer(SIZE, 9));
+    const r = await copyVolume(src, zvol);
+    expect(r).toMatchObject({ targetKind: 'block', method: 'readwrite', bytesWritten: 8 * MiB });
+    expect(sameBytes(src, zvol, SIZE)).toBe(true);
+  });
+
+  it('zvol -> file: the holes come back as holes', async () => {
+    const back = join(dir, 'back.img');
+    const r = await copyVolume(zvol, back);
+    expect(r.bytesWritten).toBe(8 * MiB);
+    expect(sameBytes(src, back)).toBe(true);
+    expect(allocated(back)).toBeLessThanOrEqual(8 * MiB + 64 * 1024);
+  });
+});
