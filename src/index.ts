@@ -1,6 +1,7 @@
 export { copyVolume, type CopyOptions, type CopyResult, type CopyProgress, type CopyMethod, type Mode } from './io/copy.js';
 export { mapExtents, fiemap, FIEMAP_EXTENT_SHARED, FIEMAP_EXTENT_UNWRITTEN, type Extent, type FiemapExtent } from './io/extents.js';
 export { zeroOut } from './io/zero.js';
+export { waitForDevice, waitForPath, isDeviceInUse, type WaitOptions } from './io/wait.js';
 export { blockDeviceInfo, type BlockDeviceInfo } from './io/blockdev.js';
 export { atomicWriteFile, fsyncDir } from './io/atomic.js';
 export { capabilities } from './io/capabilities.js';

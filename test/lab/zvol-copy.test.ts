@@ -49,3 +49,26 @@ describe.skipIf(!inLab)(skipReason(inLab ? undefined : 'runs inside the lab VM (
     expect(allocated(back)).toBeLessThanOrEqual(8 * MiB + 64 * 1024);
   });
 });
+
+describe.skipIf(!inLab)(skipReason(inLab ? undefined : 'runs inside the lab VM (npm run test:lab)', 'waiting for zvols'), () => {
+  it('sees a new zvol appear and go away, without polling', async () => {
+    const { waitForDevice, waitForPath, isDeviceInUse } = await import('../../src/io/wait.js');
+    const dir = mkdtempSync(join(tmpdir(), 'qvol-lab-wait-'));
+    const vdev = join(dir, 'pool.img');
+    writeFileSync(vdev, '');
+    truncateSync(vdev, 256 * MiB);
+    sh('zpool', 'create', '-m', 'none', 'qvolwait', vdev);
+    try {
+      const waiting = waitForDevice('/dev/zvol/qvolwait/vm/work/root', { timeoutMs: 60_000 });
+      sh('zfs', 'create', '-p', '-s', '-V', '16M', '-o', 'volmode=dev', 'qvolwait/vm/work/root');
+      await waiting;
+      expect(await isDeviceInUse('/dev/zvol/qvolwait/vm/work/root')).toBe(false);
+      const gone = waitForPath('/dev/zvol/qvolwait/vm/work/root', { timeoutMs: 60_000, gone: true });
+      sh('udevadm', 'settle', '-t', '30'); // udev's own probe of the new device holds it for a moment
+      sh('zfs', 'destroy', 'qvolwait/vm/work/root');
+      await gone;
+    } finally {
+      sh('zpool', 'destroy', '-f', 'qvolwait');
+    }
+  });
+});
