@@ -3,8 +3,10 @@
  * the directory is fsynced after every create, rename and remove (Qubes' replace_file).
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { hasCode } from '../native/errors.js';
 
 /** fsync of a directory, so that a create, rename or remove in it survives power loss. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -21,30 +23,38 @@ export function tempPathFor(path: string): string {
   return `${path}~${randomBytes(6).toString('hex')}`;
 }
 
-/** Publishes a fully written and fsynced temporary file under its final name. */
-export async function publish(tempPath: string, finalPath: string): Promise<void> {
-  await rename(tempPath, finalPath);
-  await fsyncDir(dirname(finalPath));
+/** rename, then fsync the directories it changed. */
+export async function renameDurably(from: string, to: string): Promise<void> {
+  await rename(from, to);
+  await fsyncDir(dirname(to));
+  if (dirname(from) !== dirname(to)) await fsyncDir(dirname(from));
 }
+
+/** Publishes a fully written and fsynced temporary file under its final name. */
+export const publish = renameDurably;
 
 /** Removes a file if it exists, and fsyncs its directory when something was removed. */
 export async function removeDurably(path: string): Promise<boolean> {
   try {
     await unlink(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if (hasCode(err, 'ENOENT')) return false;
     throw err;
   }
   await fsyncDir(dirname(path));
   return true;
 }
 
-/** Writes `data` to `path` by temporary file, fsync, rename and directory fsync. */
-export async function atomicWriteFile(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+/**
+ * Replaces `path` by a new file that `fill` writes: a temporary file beside it (mode
+ * `mode`), fsynced, renamed into place, the directory fsynced. On failure nothing changes.
+ */
+export async function atomicReplace(path: string, fill: (fh: FileHandle) => Promise<unknown>, mode = 0o600): Promise<void> {
   const temp = tempPathFor(path);
-  const fh = await open(temp, 'wx', mode);
+  const fh = await open(temp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, mode);
   try {
-    await fh.writeFile(data);
+    await fill(fh);
+    await fh.chmod(mode);
     await fh.sync();
   } catch (err) {
     await fh.close();
@@ -52,5 +62,10 @@ export async function atomicWriteFile(path: string, data: string | Uint8Array, m
     throw err;
   }
   await fh.close();
-  await publish(temp, path);
+  await renameDurably(temp, path);
+}
+
+/** Writes `data` to `path` by temporary file, fsync, rename and directory fsync. */
+export function atomicWriteFile(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  return atomicReplace(path, (fh) => fh.writeFile(data), mode);
 }

@@ -3,11 +3,10 @@
  * the rename that publishes it, and every create, rename and remove is followed by an
  * fsync of the directory it changed.
  */
-import { constants } from 'node:fs';
-import { link, mkdir, open, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, rmdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { copyVolume } from '../../io/copy.js';
-import { fsyncDir, tempPathFor } from '../../io/atomic.js';
+import { atomicReplace, fsyncDir, removeDurably, renameDurably } from '../../io/atomic.js';
 import { hasCode } from '../../native/errors.js';
 import { durableStep } from '../../util/crash.js';
 
@@ -38,41 +37,22 @@ export async function removeEmptyDir(path: string): Promise<boolean> {
 }
 
 export async function renameFile(from: string, to: string): Promise<void> {
-  await rename(from, to);
-  await fsyncDir(dirname(to));
-  if (dirname(from) !== dirname(to)) await fsyncDir(dirname(from));
+  await renameDurably(from, to);
   durableStep();
 }
 
 /** Removes a file; false when there was none (idempotent). */
 export async function removeFile(path: string): Promise<boolean> {
-  try {
-    await unlink(path);
-  } catch (err) {
-    if (hasCode(err, 'ENOENT')) return false;
-    throw err;
-  }
-  await fsyncDir(dirname(path));
-  durableStep();
-  return true;
+  const removed = await removeDurably(path);
+  if (removed) durableStep();
+  return removed;
 }
 
 /** A new sparse file of `size` bytes at `path` (a new inode, mode 0600), published atomically. */
 export async function createSparseFile(path: string, size: number): Promise<void> {
   await createDir(dirname(path));
-  const temp = tempPathFor(path);
-  const fh = await open(temp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
-  try {
-    await fh.truncate(size);
-    await fh.chmod(0o600);
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await removeFile(temp);
-    throw err;
-  }
-  await fh.close();
-  await renameFile(temp, path);
+  await atomicReplace(path, (fh) => fh.truncate(size));
+  durableStep();
 }
 
 /** Truncates or extends `path` in place (same inode) and fsyncs it; ENOENT if absent. */
