@@ -44,14 +44,24 @@ int blk_zeroout(int fd, uint64_t off, uint64_t len) {
   return do_range_ioctl(fd, BLKZEROOUT, off, len);
 }
 
-int write_zeros(int fd, uint64_t off, uint64_t len, const void* zeros, uint64_t zeros_len) {
+int write_all(int fd, const uint8_t* buf, uint64_t len, uint64_t off) {
   while (len > 0) {
-    size_t n = static_cast<size_t>(len < zeros_len ? len : zeros_len);
-    ssize_t w = retry_eintr([&] { return pwrite(fd, zeros, n, static_cast<off_t>(off)); });
+    ssize_t w = retry_eintr([&] { return pwrite(fd, buf, len, static_cast<off_t>(off)); });
     if (w < 0) return static_cast<int>(w);
     if (w == 0) return -EIO;
+    buf += w;
     off += static_cast<uint64_t>(w);
     len -= static_cast<uint64_t>(w);
+  }
+  return 0;
+}
+
+int write_zeros(int fd, uint64_t off, uint64_t len, const void* zeros, uint64_t zeros_len) {
+  for (uint64_t done = 0; done < len;) {
+    uint64_t n = len - done < zeros_len ? len - done : zeros_len;
+    int r = write_all(fd, static_cast<const uint8_t*>(zeros), n, off + done);
+    if (r < 0) return r;
+    done += n;
   }
   return 0;
 }

@@ -10,6 +10,9 @@ int allocate(int fd, uint64_t off, uint64_t len);     // mode 0
 int blk_discard(int fd, uint64_t off, uint64_t len);  // BLKDISCARD (contents undefined!)
 int blk_zeroout(int fd, uint64_t off, uint64_t len);  // BLKZEROOUT (may write zeros slowly)
 
+// pwrite until all `len` bytes are written (short writes resumed).
+int write_all(int fd, const uint8_t* buf, uint64_t len, uint64_t off);
+
 // pwrite of zeros from a zeroed buffer, the rung that always works.
 int write_zeros(int fd, uint64_t off, uint64_t len, const void* zeros, uint64_t zeros_len);
 

@@ -44,18 +44,6 @@ Buffer aligned_buffer(size_t size) {
   return Buffer(static_cast<uint8_t*>(p));
 }
 
-int write_all(int fd, const uint8_t* buf, uint64_t len, uint64_t off) {
-  while (len > 0) {
-    ssize_t w = retry_eintr([&] { return pwrite(fd, buf, len, static_cast<off_t>(off)); });
-    if (w < 0) return static_cast<int>(w);
-    if (w == 0) return -EIO;
-    buf += w;
-    off += static_cast<uint64_t>(w);
-    len -= static_cast<uint64_t>(w);
-  }
-  return 0;
-}
-
 // One copy. Members hold the state the rungs share; every step returns 0 or -errno and
 // records what failed in fail_.
 class CopyJob {

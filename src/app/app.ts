@@ -253,6 +253,11 @@ export class QvolApp {
     return false;
   }
 
+  /** Throws QubesVMNotHaltedError while the VM runs. */
+  async requireHalted(name: string): Promise<void> {
+    if (await this.isRunning(name)) throw new QubesVMNotHaltedError(name, `VM ${name} is running: stop it first.`);
+  }
+
   /** Starts every volume of the VM and returns the devices to give it. */
   async startVm(name: string): Promise<StartedDevice[]> {
     const volumes = [...this.volumesOf(name).values()];
@@ -277,7 +282,7 @@ export class QvolApp {
   }
 
   async removeVm(name: string): Promise<void> {
-    if (await this.isRunning(name)) throw new QubesVMNotHaltedError(name, `VM ${name} is running: stop it first.`);
+    await this.requireHalted(name);
     const users = this.listVms().filter((vm) => vm.template === name).map((vm) => vm.name);
     if (users.length > 0) throw new QvolError('VM_IN_USE', `VM ${name} is the template of ${users.join(', ')}: remove those first.`, { path: name });
     const volumes = [...this.volumesOf(name).values()];

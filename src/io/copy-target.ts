@@ -105,17 +105,17 @@ async function openFileTarget(path: string, size: number, mode: number): Promise
   return { path, writePath, handle, kind: 'file', size };
 }
 
-/**
- * Opens the target for a copy of `source`. A file target is a new temporary file beside
- * `path`, published only by {@link closeTarget} with `commit`; an existing directory
- * receives the source's base name, as with cp.
- */
 export interface TargetOptions {
   mode?: number | undefined;
   /** A file target may be the source itself: it is replaced by a new inode. */
   replaceSource?: boolean;
 }
 
+/**
+ * Opens the target for a copy of `source`. A file target is a new temporary file beside
+ * `path` (copyVolume publishes it; {@link discardTarget} removes it); an existing directory
+ * receives the source's base name, as with cp.
+ */
 export async function openTarget(path: string, source: CopySource, size: number, options: TargetOptions = {}): Promise<CopyTarget> {
   let st = await statOrUndefined(path);
   if (st?.isDirectory()) {

@@ -15,7 +15,7 @@ import { hasCode, withCallerStack } from '../native/errors.js';
 import { CancelledError, CopyError, UsageError } from '../model/errors.js';
 import { formatBytes } from '../util/size.js';
 import { publish } from './atomic.js';
-import { capabilities } from './capabilities.js';
+import { disableMask } from './capabilities.js';
 import { discardTarget, openSource, openTarget, type CopySource, type CopyTarget } from './copy-target.js';
 
 export type { CopyMethod, Mode };
@@ -70,11 +70,6 @@ function checkMode(value: Mode | undefined, name: string): Mode {
     throw new UsageError(`Invalid ${name} mode '${String(value)}': use auto, always or never.`);
   }
   return value;
-}
-
-function disableMask(names: Array<keyof DisableBits> = []): number {
-  const bits = capabilities().disableBits;
-  return names.reduce((mask, name) => mask | bits[name], 0);
 }
 
 function progressReporter(onProgress: CopyOptions['onProgress']) {

@@ -6,7 +6,7 @@
 import { open } from 'node:fs/promises';
 import { native, type ZeroRung, type DisableBits } from '../native/binding.js';
 import { withCallerStack } from '../native/errors.js';
-import { capabilities } from './capabilities.js';
+import { disableMask } from './capabilities.js';
 
 export interface ZeroOutOptions {
   /** Allow deallocation (punch). Default true; false keeps the space allocated. */
@@ -19,8 +19,7 @@ export async function zeroOut(path: string, offset: number, length: number, opti
   const fh = await open(path, 'r+');
   try {
     const st = await fh.stat();
-    const bits = capabilities().disableBits;
-    const disable = (options.disable ?? []).reduce((m, n) => m | bits[n], 0);
+    const disable = disableMask(options.disable);
     return await withCallerStack(() => native.zeroOut(fh.fd, offset, length, {
       isBlockDevice: st.isBlockDevice(),
       unmap: options.unmap ?? true,

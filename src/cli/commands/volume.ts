@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { Command } from 'commander';
 import type { QvolApp } from '../../app/app.js';
 import { copyVolume } from '../../io/copy.js';
-import { QubesValueError, QubesVMNotHaltedError, UsageError } from '../../model/errors.js';
+import { QubesValueError, UsageError } from '../../model/errors.js';
 import { parseBool } from '../../model/parse-bool.js';
 import type { Volume } from '../../model/volume.js';
 import { formatBytes, parseSize } from '../../util/size.js';
@@ -26,21 +26,17 @@ async function info(v: Volume): Promise<Record<string, string | number | boolean
   };
 }
 
-async function requireHalted(app: QvolApp, vm: string): Promise<void> {
-  if (await app.isRunning(vm)) throw new QubesVMNotHaltedError(vm, `VM ${vm} is running: stop it first.`);
-}
-
 /** `qvol volume config VM:VOL KEY VALUE`: rw, revisions_to_keep, ephemeral (spec §1.8, §7). */
 async function setConfig(app: QvolApp, vm: string, v: Volume, key: string, value: string): Promise<void> {
   switch (key) {
     case 'rw':
-      await requireHalted(app, vm);
+      await app.requireHalted(vm);
       v.rw = parseBool(value);
       break;
     case 'revisions_to_keep': {
       const n = Number(value);
       if (!Number.isInteger(n) || n < -1) throw new QubesValueError('Invalid value for revisions_to_keep');
-      if (n !== v.revisionsToKeep && (n === -1 || v.revisionsToKeep === -1)) await requireHalted(app, vm);
+      if (n !== v.revisionsToKeep && (n === -1 || v.revisionsToKeep === -1)) await app.requireHalted(vm);
       v.revisionsToKeep = n;
       break;
     }
@@ -94,7 +90,7 @@ export function volumeCommand(io: CliIo): Command {
     .action(async (ref: string, revision: string | undefined, flags: { json?: boolean }) => {
       const [vm, name] = parseVolumeRef(ref);
       await openApp(io, async (app) => {
-        await requireHalted(app, vm);
+        await app.requireHalted(vm);
         await app.getVolume(vm, name).revert(revision);
         await app.saveVolume(vm);
       });
@@ -154,7 +150,7 @@ export function volumeCommand(io: CliIo): Command {
       const [vm, name] = parseVolumeRef(ref);
       const size = flags.size === undefined ? undefined : volumeSize(flags.size);
       const result = await openApp(io, async (app) => {
-        await requireHalted(app, vm);
+        await app.requireHalted(vm);
         const v = app.getVolume(vm, name);
         const target = await v.importData(size ?? v.size);
         let ok = false;

@@ -78,18 +78,15 @@ export async function hardlinkFile(from: string, to: string): Promise<void> {
 /**
  * A new inode at `to` with the contents of `from`, by the copy engine (clone first, sparse
  * copy otherwise), published atomically. `size` sets the result's size; `copyMtime` gives
- * it `from`'s mtime (ns), as the precache needs. Returns true when cloned, false when
- * copied, undefined when `size` is 0 and nothing was copied.
+ * it `from`'s mtime (ns), as the precache needs.
  */
-export async function copyFile(from: string, to: string, options: { size?: number; copyMtime?: boolean } = {}): Promise<boolean | undefined> {
+export async function copyFile(from: string, to: string, options: { size?: number; copyMtime?: boolean } = {}): Promise<void> {
   await createDir(dirname(to));
-  const result = await copyVolume(from, to, {
+  await copyVolume(from, to, {
     ...(options.size === undefined ? {} : { size: options.size }),
     preserveMtime: options.copyMtime === true,
     mode: 0o600,
     replaceSource: true,
   });
   durableStep();
-  if (options.size === 0) return undefined;
-  return result.method === 'clone';
 }

@@ -244,7 +244,7 @@ export class ReflinkVolume extends Volume {
         // Not running: a new inode of the new size, so the clean image is never changed in
         // place under a reader (Qubes #7376).
         if (this.saveOnStop && !this.snapOnStart) {
-          await this.updatePrecache(async () => { await copyFile(this.cleanPath, this.cleanPath, { size }); });
+          await this.updatePrecache(() => copyFile(this.cleanPath, this.cleanPath, { size }));
         }
       }
       this._size = size;
