@@ -5,6 +5,8 @@
 import { QvolError } from '../model/errors.js';
 import type { Pool } from '../model/pool.js';
 import { ReflinkPool, type ReflinkPoolOptions } from './file-reflink/pool.js';
+import { ZfsEncryptedPool, type ZfsEncryptedPoolOptions } from './zfs/encrypted-pool.js';
+import { ZfsPool, type ZfsPoolOptions } from './zfs/pool.js';
 
 interface DriverEntry {
   parameters: Record<string, boolean>;
@@ -15,6 +17,14 @@ const DRIVERS: Record<string, DriverEntry> = {
   'file-reflink': {
     parameters: { dir_path: true, revisions_to_keep: false, setup_check: false, ephemeral_volatile: false },
     create: (options) => new ReflinkPool(options as unknown as ReflinkPoolOptions),
+  },
+  zfs_zvol: {
+    parameters: { zpool_name: false, container: false, block_devices: false, force: false, revisions_to_keep: false, ephemeral_volatile: false },
+    create: (options) => new ZfsPool(options as unknown as ZfsPoolOptions),
+  },
+  zfs_encrypted: {
+    parameters: { zpool_name: true, unload_timeout: false, passphrase_command: false, revisions_to_keep: false, ephemeral_volatile: false },
+    create: (options) => new ZfsEncryptedPool(options as unknown as ZfsEncryptedPoolOptions),
   },
 };
 

@@ -1,0 +1,124 @@
+/**
+ * The zfs_encrypted pool: a zfs_zvol pool whose container is its own encryption root,
+ * `<zpool_name>/encryption/<pool>` (aes-256-gcm, a passphrase), with the VMs directly
+ * beneath it: `<zpool_name>/encryption/<pool>/<vm>/<volume>`. Every helper dataset lives
+ * under the same root, so clones and promotions never cross encryption roots.
+ *
+ * The key is loaded by the first operation that needs the data, with the passphrase from
+ * `passphrase_command` or the terminal, and unloaded `unload_timeout` seconds after the
+ * last stop, when no zvol under the root is open (key-unload.ts). 0 never unloads.
+ */
+import { StoragePoolException } from '../../model/errors.js';
+import { properties } from './datasets.js';
+import { armKeyUnload, cancelKeyUnload } from './key-unload.js';
+import { PassphraseError, askPassphrase } from './passphrase.js';
+import { ZfsPool, type ZfsPoolOptions } from './pool.js';
+import { checkDatasetName, isZfsFailure, zfsArgv, zfsChange } from './zfs-command.js';
+
+export interface ZfsEncryptedPoolOptions extends ZfsPoolOptions {
+  zpool_name: string;
+  /** Seconds after the last stop until the key is unloaded; 0 keeps it loaded. */
+  unload_timeout?: number | string;
+  /** A command whose standard output is the passphrase; without it qvol asks on the terminal. */
+  passphrase_command?: string;
+}
+
+const DEFAULT_UNLOAD_TIMEOUT = 1200;
+
+export class ZfsEncryptedPool extends ZfsPool {
+  override readonly driver = 'zfs_encrypted';
+  readonly unloadTimeout: number;
+  readonly passphraseCommand: string | undefined;
+  private readonly parentName: string;
+  /** This process loaded or checked the key: later operations need not look again. */
+  private keyReady = false;
+  private unloadArmed = false;
+
+  constructor(options: ZfsEncryptedPoolOptions) {
+    if (!options.zpool_name) throw new StoragePoolException(`Pool ${options.name} needs zpool_name: the zpool (or dataset) to keep it under.`);
+    const parent = checkDatasetName(String(options.zpool_name));
+    const root = `${parent}/encryption/${options.name}`;
+    super({ ...options, zpool_name: undefined, container: root }, { container: root, vmRoot: root });
+    this.parentName = parent;
+    this.unloadTimeout = Number(options.unload_timeout ?? DEFAULT_UNLOAD_TIMEOUT);
+    if (!Number.isInteger(this.unloadTimeout) || this.unloadTimeout < 0) {
+      throw new StoragePoolException(`unload_timeout of pool ${options.name} must be whole seconds (0 keeps the key loaded), not ${String(options.unload_timeout)}.`);
+    }
+    this.passphraseCommand = options.passphrase_command || undefined;
+  }
+
+  override get encryptionRoot(): string {
+    return this.container;
+  }
+
+  override get config(): Record<string, string | number | boolean> {
+    const { container: _container, zpool_name: _zpool, ...base } = super.config;
+    return {
+      ...base,
+      zpool_name: this.parentName,
+      unload_timeout: this.unloadTimeout,
+      ...(this.passphraseCommand ? { passphrase_command: this.passphraseCommand } : {}),
+    };
+  }
+
+  /** `-` when `vid` is no dataset of this pool's; the flat name otherwise. */
+  override flat(vid: string): string {
+    return vid.startsWith(`${this.container}/`) ? vid.slice(this.container.length + 1).replaceAll('/', ':') : vid.replaceAll('/', ':');
+  }
+
+  override async setup(): Promise<void> {
+    await this.requireZpool();
+    const parent = `${this.parentName}/encryption`;
+    if (!(await properties(parent, ['type']))) await zfsChange(zfsArgv.createFilesystem(parent, { mountpoint: 'none', canmount: 'off' }, true));
+    const found = await properties(this.container, ['encryptionroot']);
+    if (found && found.encryptionroot !== this.container) {
+      throw new StoragePoolException(`Dataset ${this.container} exists and is not an encryption root: remove it or choose another pool name.`, { path: this.container });
+    }
+    if (found) {
+      await this.claimContainer(this.container, {});
+      return;
+    }
+    const passphrase = await askPassphrase(this.name, this.container, this.passphraseCommand);
+    await this.claimContainer(this.container, {
+      encryption: 'aes-256-gcm', keyformat: 'passphrase', keylocation: 'prompt', mountpoint: 'none', canmount: 'off',
+    }, passphrase).catch((err: unknown) => {
+      if (/passphrase/i.test(String((err as Error).message))) {
+        throw new PassphraseError('BAD_PASSPHRASE', `ZFS refused the passphrase for pool ${this.name}: it must be 8 to 512 characters.`, { path: this.name, cause: err });
+      }
+      throw err;
+    });
+    this.keyReady = true;
+    await this.afterUse();
+  }
+
+  /** Cancels a pending unload (whichever process armed it) and loads the key if needed. */
+  override async beforeUse(): Promise<void> {
+    this.unloadArmed = false;
+    await cancelKeyUnload(this.container);
+    if (this.keyReady) return;
+    const status = (await properties(this.container, ['keystatus']))?.keystatus;
+    if (status === undefined) throw new StoragePoolException(`The encryption root ${this.container} of pool ${this.name} is missing: run qvol pool add again, or import its zpool.`, { path: this.container });
+    if (status !== 'available') await this.loadKey();
+    this.keyReady = true;
+  }
+
+  private async loadKey(): Promise<void> {
+    const passphrase = await askPassphrase(this.name, this.container, this.passphraseCommand);
+    try {
+      await zfsChange(zfsArgv.loadKey(this.container), passphrase);
+    } catch (err) {
+      if (isZfsFailure(err, 'wrong-key')) {
+        throw new PassphraseError('WRONG_PASSPHRASE', `Wrong passphrase for pool ${this.name} (${this.container}): nothing was changed; try again.`, { path: this.name, cause: err });
+      }
+      if (/already loaded/.test(String((err as Error).message))) return;
+      throw err;
+    }
+  }
+
+  /** Arms the unload timer (once for volumes stopping together), unless the timeout is 0. */
+  override async afterUse(): Promise<void> {
+    if (this.unloadTimeout === 0 || this.unloadArmed) return;
+    this.unloadArmed = true;
+    await armKeyUnload(this.container, this.unloadTimeout);
+  }
+}
