@@ -55,7 +55,12 @@ export function readAt(path: string, length: number, offset = 0): string {
 export async function sizeOf(path: string): Promise<number> {
   const st = statSync(path);
   if (!st.isBlockDevice()) return st.size;
-  return (await blockDeviceInfo(path)).size;
+  const fd = openSync(path, 'r');
+  try {
+    return (await blockDeviceInfo(fd, st)).size;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** What an export of `v` reads at offset 0. */

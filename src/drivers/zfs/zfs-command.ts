@@ -103,8 +103,9 @@ export const zfsArgv = {
     ['clone', '-p', ...options(props), checkDatasetName(snapshot), checkDatasetName(ds)],
   snapshot: (snapshot: string) => ['snapshot', checkDatasetName(snapshot)],
   rename: (from: string, to: string) => ['rename', '-p', checkDatasetName(from), checkDatasetName(to)],
-  /** `names` share one dataset when they are snapshots: `ds@a,b,c` in one command. */
-  destroySnapshots: (ds: string, snapshots: string[]) => ['destroy', '-d', checkDatasetName(`${ds}@${snapshots.join(',')}`)],
+  /** Several snapshots of one dataset in one command (`ds@a,b,c`); `-d` defers those with clones. */
+  destroySnapshots: (ds: string, snapshots: string[]) =>
+    ['destroy', '-d', `${checkDatasetName(ds)}@${snapshots.map((s) => checkDatasetName(`${ds}@${s}`).slice(ds.length + 1)).join(',')}`],
   destroy: (ds: string, recursive: boolean) => ['destroy', ...(recursive ? ['-r'] : []), checkDatasetName(ds)],
   rollback: (snapshot: string) => ['rollback', '-r', checkDatasetName(snapshot)],
   promote: (ds: string) => ['promote', checkDatasetName(ds)],
