@@ -35,7 +35,7 @@ else
   # Inside the VM the working directory is shared, /tmp is not: the report comes back here.
   echo "== tier lab"
   rm -f .lab-results.json
-  bash test/lab/run.sh -m 3072 -- npx --no-install vitest run --project lab --reporter=default \
+  bash test/lab/run.sh -m 3072 -t 3600 -- npx --no-install vitest run --project lab --reporter=default \
     --reporter=json --outputFile=.lab-results.json
   if [ -f .lab-results.json ]; then mv .lab-results.json "$results/lab.json"; else
     echo '{"numPassedTests":0,"numFailedTests":1,"numPendingTests":0,"numTodoTests":0,"success":false}' > "$results/lab.json"

@@ -26,7 +26,14 @@ export function poolCommand(io: CliIo): Command {
     .description('Create and set up a pool. Options are key=value, as in qvm-pool.')
     .option('-o, --option <key=value>', 'a driver option; repeat for several', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--json', 'print the pool as JSON')
-    .addHelpText('after', '\nExamples:\n  qvol pool add fast file-reflink -o dir_path=/srv/fast\n  qvol pool add slow file-reflink -o dir_path=/mnt/ext4/qvol -o setup_check=False')
+    .addHelpText('after', [
+      '', 'Examples:',
+      '  qvol pool add fast file-reflink -o dir_path=/srv/fast',
+      '  qvol pool add slow file-reflink -o dir_path=/mnt/ext4/qvol -o setup_check=False',
+      '  qvol pool add tank zfs_zvol -o container=tank/qubes',
+      '  qvol pool add new zfs_zvol -o zpool_name=fast -o block_devices=/dev/nvme1n1',
+      '  qvol pool add secret zfs_encrypted -o zpool_name=tank -o passphrase_command=systemd-ask-password -o unload_timeout=600',
+    ].join('\n'))
     .action(async (name: string, driver: string, flags: { option: string[]; json?: boolean }) => {
       const config = await openApp(io, async (app) => (await app.addPool({ ...parseOptions(flags.option), name, driver })).config);
       if (flags.json) printJson(io, config);

@@ -91,13 +91,25 @@ export class ZfsVolume extends Volume {
    * A volume that keeps none (revisions_to_keep -1) gets one made now, when stopped.
    */
   async committedSnapshot(): Promise<{ snapshot: string; temporary: boolean }> {
-    const all = await snapshots(this.vid);
-    const found = all.filter(isClean).at(-1) ?? all.filter(isRevision).at(-1);
-    if (found) return { snapshot: `${this.vid}@${found.name}`, temporary: false };
+    if (!this.snapshotsDisabled) {
+      const all = await snapshots(this.vid);
+      const found = all.filter(isClean).at(-1) ?? all.filter(isRevision).at(-1);
+      if (found) return { snapshot: `${this.vid}@${found.name}`, temporary: false };
+    }
     if (await this.isDirty()) throw new StoragePoolException(`Volume ${this.vid} must be stopped before its data can be read: it keeps no snapshots (revisions_to_keep -1).`, { path: this.vid });
     const snapshot = `${this.vid}@${EXPORT_PREFIX}${randomSuffix()}`;
     await zfsChange(zfsArgv.snapshot(snapshot));
     return { snapshot, temporary: true };
+  }
+
+  /**
+   * `zfs clone` of the committed state to `ds`. A snapshot made just for it is marked for
+   * deferred destroy at once, so it goes with the clone.
+   */
+  async cloneTo(ds: string, props: Record<string, string>): Promise<void> {
+    const { snapshot, temporary } = await this.committedSnapshot();
+    await zfsChange(zfsArgv.clone(snapshot, ds, props));
+    if (temporary) await zfsChange(zfsArgv.destroySnapshots(this.vid, [snapshot.split('@')[1]!]));
   }
 
   // -- crash repair ----------------------------------------------------------------------
@@ -164,7 +176,7 @@ export class ZfsVolume extends Volume {
         await this.pool.beforeUse();
         try {
           await this.createEmpty(this.vid, this._size);
-          await this.markClean();
+          if (!this.snapshotsDisabled) await this.markClean();
         } finally {
           await this.pool.afterUse();
         }
@@ -178,9 +190,8 @@ export class ZfsVolume extends Volume {
       await this.repair({ imports: true });
       if (this.snapOnStart) {
         // A fresh clone of the source's committed state, every start (as reflink does).
-        const { snapshot } = await this.sourceVolume.committedSnapshot();
         await destroyDataset(this.vid);
-        await zfsChange(zfsArgv.clone(snapshot, this.vid, this.rw ? {} : { readonly: 'on' }));
+        await this.sourceVolume.cloneTo(this.vid, this.rw ? {} : { readonly: 'on' });
       } else if (!this.saveOnStop) {
         await destroyDataset(this.vid);
         await this.createEmpty(this.vid, this._size);
@@ -190,7 +201,9 @@ export class ZfsVolume extends Volume {
         // Dirty: a crash while it ran. The power-loss rule: use the uncommitted data as is.
         if (props[DIRTY_PROPERTY] !== 'on') {
           if (this.snapshotsDisabled) {
-            await this.pruneRevisions(0);
+            // Used directly: no revision, and no committed snapshot that would go stale.
+            const kept = (await snapshots(this.vid)).filter((x) => !x.deferred).map((x) => x.name);
+            if (kept.length > 0) await zfsChange(zfsArgv.destroySnapshots(this.vid, kept));
           } else if (this.revisionsToKeep > 0) {
             await zfsChange(zfsArgv.snapshot(`${this.vid}@qubes:before-start:${(Date.now() / 1000).toFixed(6)}`));
             await this.pruneRevisions();
@@ -277,9 +290,8 @@ export class ZfsVolume extends Volume {
   override async export(): Promise<string> {
     if (!this.saveOnStop) throw new NotImplementedError(`Cannot export: ${this.vid} is not save_on_stop`);
     await this.pool.beforeUse();
-    const { snapshot } = await this.committedSnapshot();
     const clone = this.pool.helper('exported', this.vid, `.${randomSuffix()}`);
-    await zfsChange(zfsArgv.clone(snapshot, clone, { readonly: 'on' }));
+    await this.cloneTo(clone, { readonly: 'on' });
     await this.waitForDevice(clone);
     return devicePath(clone);
   }
@@ -289,9 +301,7 @@ export class ZfsVolume extends Volume {
     if (!clone.startsWith(this.pool.helper('exported', this.vid, '.'))) {
       throw new StoragePoolException(`${path} is not an export of ${this.vid}.`, { path });
     }
-    const origin = (await properties(clone, ['origin']))?.origin ?? '-';
     await destroyDataset(clone);
-    if (origin.includes(`@${EXPORT_PREFIX}`)) await zfsChange(zfsArgv.destroySnapshots(this.vid, [origin.split('@')[1]!]));
     await this.pool.afterUse();
   }
 
@@ -335,8 +345,7 @@ export class ZfsVolume extends Volume {
         await this.repair();
         const tmp = this.pool.helper('tmp', this.vid);
         if (source instanceof ZfsVolume && source.pool.container === this.pool.container) {
-          const { snapshot } = await source.committedSnapshot();
-          await zfsChange(zfsArgv.clone(snapshot, tmp, this.rw ? {} : { readonly: 'on' }));
+          await source.cloneTo(tmp, this.rw ? {} : { readonly: 'on' });
         } else {
           const from = await source.export();
           try {
