@@ -3,7 +3,7 @@
  * volumes with a default `revisions_to_keep` and `ephemeral_volatile`. A driver subclasses
  * it; the app layer keeps the pools and their configs.
  */
-import { NotImplementedError } from './errors.js';
+import { NotImplementedError, QvolError } from './errors.js';
 import { validateName } from './names.js';
 import { parseBoolStrict } from './parse-bool.js';
 import type { Volume, VolumeInit } from './volume.js';
@@ -39,6 +39,8 @@ export abstract class Pool {
   revisionsToKeep: number;
   ephemeralVolatile: boolean;
   abstract readonly driver: string;
+  /** The volumes initVolume() made and remove() has not forgotten (Qubes' `pool.volumes`). */
+  private readonly volumes = new Map<string, Volume>();
 
   constructor(options: PoolOptions) {
     this.name = validateName('pool', options.name);
@@ -67,9 +69,26 @@ export abstract class Pool {
     throw new NotImplementedError(`Pool ${this.constructor.name} has destroy() not implemented`);
   }
 
-  abstract listVolumes(): Volume[];
+  /** Keeps a volume that initVolume() built, by vid. */
+  protected register<V extends Volume>(volume: V): V {
+    this.volumes.set(volume.vid, volume);
+    return volume;
+  }
 
-  abstract getVolume(vid: string): Volume;
+  /** Called by a volume's remove(). */
+  forget(vid: string): void {
+    this.volumes.delete(vid);
+  }
+
+  listVolumes(): Volume[] {
+    return [...this.volumes.values()];
+  }
+
+  getVolume(vid: string): Volume {
+    const volume = this.volumes.get(vid);
+    if (!volume) throw new QvolError('VOLUME_NOT_FOUND', `Pool ${this.name} has no volume ${vid}.`, { path: vid });
+    return volume;
+  }
 
   /** Bytes of storage, or undefined when unknown. */
   async size(): Promise<number | undefined> {

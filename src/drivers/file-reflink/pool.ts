@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { statfs, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { copyVolume } from '../../io/copy.js';
-import { CopyError, QvolError, StoragePoolException } from '../../model/errors.js';
+import { CopyError, StoragePoolException } from '../../model/errors.js';
 import { parseBool } from '../../model/parse-bool.js';
 import { Pool, type PoolOptions, type UsageDetails, type VmRef, type VolumeRequest } from '../../model/pool.js';
 import { createDir, removeEmptyDir, removeFile } from './files.js';
@@ -39,7 +39,6 @@ export class ReflinkPool extends Pool {
   readonly dirPath: string;
   /** Not persisted (as in Qubes): it matters only for setup(). */
   readonly setupCheck: boolean;
-  private readonly volumes = new Map<string, ReflinkVolume>();
 
   constructor(options: ReflinkPoolOptions) {
     super(options);
@@ -78,23 +77,7 @@ export class ReflinkPool extends Pool {
       vm: vm.name,
       revisionsToKeep: request.revisionsToKeep ?? this.revisionsToKeep,
     });
-    this.volumes.set(vid, volume);
-    return volume;
-  }
-
-  listVolumes(): ReflinkVolume[] {
-    return [...this.volumes.values()];
-  }
-
-  getVolume(vid: string): ReflinkVolume {
-    const volume = this.volumes.get(vid);
-    if (!volume) throw new QvolError('VOLUME_NOT_FOUND', `Pool ${this.name} has no volume ${vid}.`, { path: vid });
-    return volume;
-  }
-
-  /** Called by a volume's remove(). */
-  forget(vid: string): void {
-    this.volumes.delete(vid);
+    return this.register(volume);
   }
 
   override async usageDetails(): Promise<UsageDetails> {

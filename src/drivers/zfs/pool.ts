@@ -11,7 +11,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { isDeviceInUse } from '../../io/wait.js';
-import { QvolError, StoragePoolException } from '../../model/errors.js';
+import { StoragePoolException } from '../../model/errors.js';
 import { parseBool } from '../../model/parse-bool.js';
 import { Pool, type PoolOptions, type UsageDetails, type VmRef, type VolumeRequest } from '../../model/pool.js';
 import { hasCode } from '../../native/errors.js';
@@ -45,7 +45,6 @@ export class ZfsPool extends Pool {
   readonly zpoolName: string;
   readonly blockDevices: string[];
   readonly force: boolean;
-  private readonly volumes = new Map<string, ZfsVolume>();
 
   constructor(options: ZfsPoolOptions, layout?: { container: string; vmRoot: string }) {
     super(options);
@@ -155,28 +154,13 @@ export class ZfsPool extends Pool {
     for (const child of await descendants(this.container)) {
       if (child.split('/').length === 2) await destroyDataset(child);
     }
-    await zfsChange(['inherit', POOL_PROPERTY, this.container]);
+    await zfsChange(zfsArgv.inherit(this.container, POOL_PROPERTY));
   }
 
   initVolume(vm: VmRef, request: VolumeRequest): ZfsVolume {
     const vid = request.vid ?? `${this.vmRoot}/${vm.name}/${request.name}`;
     const volume = new ZfsVolume(this, { ...request, vid, vm: vm.name, revisionsToKeep: request.revisionsToKeep ?? this.revisionsToKeep });
-    this.volumes.set(vid, volume);
-    return volume;
-  }
-
-  listVolumes(): ZfsVolume[] {
-    return [...this.volumes.values()];
-  }
-
-  getVolume(vid: string): ZfsVolume {
-    const volume = this.volumes.get(vid);
-    if (!volume) throw new QvolError('VOLUME_NOT_FOUND', `Pool ${this.name} has no volume ${vid}.`, { path: vid });
-    return volume;
-  }
-
-  forget(vid: string): void {
-    this.volumes.delete(vid);
+    return this.register(volume);
   }
 
   override async usageDetails(): Promise<UsageDetails> {

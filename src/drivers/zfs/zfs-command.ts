@@ -110,6 +110,7 @@ export const zfsArgv = {
   rollback: (snapshot: string) => ['rollback', '-r', checkDatasetName(snapshot)],
   promote: (ds: string) => ['promote', checkDatasetName(ds)],
   set: (ds: string, props: Record<string, string>) => ['set', ...Object.entries(props).map(([k, v]) => `${k}=${v}`), checkDatasetName(ds)],
+  inherit: (ds: string, prop: string) => ['inherit', prop, checkDatasetName(ds)],
   get: (ds: string, props: string[]) => ['get', '-Hp', '-o', 'value', props.join(','), checkDatasetName(ds)],
   /** name + props of `ds` and, with depth, its descendants; `types` as zfs list -t takes them. */
   list: (ds: string, props: string[], types: string, depth?: number) =>

@@ -15,8 +15,6 @@ class MemoryPool extends Pool {
   initVolume(vm: VmRef, request: VolumeRequest): Volume {
     return new PlainVolume(this, { ...request, vid: request.vid ?? `${vm.name}/${request.name}` });
   }
-  listVolumes(): Volume[] { return []; }
-  getVolume(): Volume { throw new Error('none'); }
 }
 
 const pool = () => new MemoryPool({ name: 'p' });
