@@ -174,7 +174,7 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs_encrypted specifics'), () => {
     await v.start();
     expect(await runningTimer(pool.container)).toBeUndefined(); // a start cancels the timer
     // A process that is not ours keeps the zvol open (a VM's disk backend would).
-    const holder = spawn('sh', ['-c', `exec 3<${v.path}; echo held; sleep 600`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const holder = spawn('sh', ['-c', `exec 3<${v.path}; echo held; exec sleep 600`], { stdio: ['ignore', 'pipe', 'ignore'] });
     await new Promise((resolve) => holder.stdout!.once('data', resolve));
     await v.stop();
     expect(await runningTimer(pool.container)).toBeGreaterThan(0);
