@@ -204,9 +204,9 @@ export class ZfsVolume extends Volume {
             // Used directly: no revision, and no committed snapshot that would go stale.
             const kept = (await snapshots(this.vid)).filter((x) => !x.deferred).map((x) => x.name);
             if (kept.length > 0) await zfsChange(zfsArgv.destroySnapshots(this.vid, kept));
-          } else if (this.revisionsToKeep > 0) {
-            await zfsChange(zfsArgv.snapshot(`${this.vid}@qubes:before-start:${(Date.now() / 1000).toFixed(6)}`));
-            await this.pruneRevisions();
+          } else {
+            if (this.revisionsToKeep > 0) await zfsChange(zfsArgv.snapshot(`${this.vid}@qubes:before-start:${(Date.now() / 1000).toFixed(6)}`));
+            await this.pruneRevisions(); // also after revisions_to_keep went down, to 0 too
           }
           await zfsChange(zfsArgv.set(this.vid, { [DIRTY_PROPERTY]: 'on', ...this.readonlyChange(props.readonly) }));
         } else if (this.readonlyChange(props.readonly).readonly) {
