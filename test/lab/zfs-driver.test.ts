@@ -14,6 +14,7 @@ import { ZfsEncryptedPool } from '../../src/drivers/zfs/encrypted-pool.js';
 import { runningTimer } from '../../src/drivers/zfs/key-unload.js';
 import { ZfsPool } from '../../src/drivers/zfs/pool.js';
 import type { Pool, VmRef } from '../../src/model/pool.js';
+import type { Volume } from '../../src/model/volume.js';
 import { skipReason } from '../helpers/gates.js';
 import { commit, exported, readAt, volumeContract, writeAt } from '../helpers/volume-contract.js';
 import { datasetsUnder, inLab, makeZpool, notInLab, sh, zfsGet, type LabZpool } from './zpool.js';
@@ -80,16 +81,8 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs_zvol specifics'), () => {
 
   it('keeps a running snapshot alive when its source is replaced (promote-on-delete)', async () => {
     const pool = await drivers.zfs_zvol(1);
-    const t = pool.initVolume(tmpl, { name: 'root', saveOnStop: true, rw: true, size: MiB });
-    await t.create();
-    await commit(t, 'base');
-    const root = pool.initVolume(app, { name: 'root', snapOnStart: true, rw: true, source: t, size: MiB });
-    await root.create();
-    await root.start();
-    const target = await t.importData(MiB);
-    writeAt(target, 'new');
-    await t.importDataEnd(true);
-    expect(readAt(root.path, 8)).toBe('base');
+    const { t, root } = await replaceSourceOfRunningSnapshot(pool);
+    expect(readAt(root.path!, 8)).toBe('base');
     expect(await exported(t)).toBe('new');
     await root.stop();
     await t.remove();
@@ -151,15 +144,7 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs_encrypted specifics'), () => {
 
   it('never loses the encryption root when promote-on-delete moves snapshots (OpenZFS #9267)', async () => {
     const pool = await drivers.zfs_encrypted(1);
-    const t = pool.initVolume(tmpl, { name: 'root', saveOnStop: true, rw: true, size: MiB });
-    await t.create();
-    await commit(t, 'base');
-    const root = pool.initVolume(app, { name: 'root', snapOnStart: true, rw: true, source: t, size: MiB });
-    await root.create();
-    await root.start();
-    const target = await t.importData(MiB);
-    writeAt(target, 'new');
-    await t.importDataEnd(true); // the old template volume goes; the running root is promoted
+    const { t, root } = await replaceSourceOfRunningSnapshot(pool);
     for (const ds of datasetsUnder(pool.container)) expect([ds, zfsGet(ds, 'encryptionroot')]).toEqual([ds, pool.container]);
     await root.stop();
     sh('zfs', 'unload-key', pool.container);
@@ -193,6 +178,24 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs_encrypted specifics'), () => {
     await waitFor(() => keystatus(pool) === 'unavailable', 90_000);
   });
 });
+
+/**
+ * A template volume holding 'base', an app VM's root started from it, then the template's
+ * data replaced by an import ('new'): the old template dataset goes, and the running root,
+ * a clone of one of its snapshots, is promoted so that it lives on.
+ */
+async function replaceSourceOfRunningSnapshot(pool: Pool): Promise<{ t: Volume; root: Volume }> {
+  const t = pool.initVolume(tmpl, { name: 'root', saveOnStop: true, rw: true, size: MiB });
+  await t.create();
+  await commit(t, 'base');
+  const root = pool.initVolume(app, { name: 'root', snapOnStart: true, rw: true, source: t, size: MiB });
+  await root.create();
+  await root.start();
+  const target = await t.importData(MiB);
+  writeAt(target, 'new');
+  await t.importDataEnd(true);
+  return { t, root };
+}
 
 async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;

@@ -9,7 +9,7 @@
  * last stop, when no zvol under the root is open (key-unload.ts). 0 never unloads.
  */
 import { StoragePoolException } from '../../model/errors.js';
-import { properties } from './datasets.js';
+import { exists, properties } from './datasets.js';
 import { armKeyUnload, cancelKeyUnload } from './key-unload.js';
 import { PassphraseError, askPassphrase } from './passphrase.js';
 import { ZfsPool, type ZfsPoolOptions } from './pool.js';
@@ -61,15 +61,11 @@ export class ZfsEncryptedPool extends ZfsPool {
     };
   }
 
-  /** `-` when `vid` is no dataset of this pool's; the flat name otherwise. */
-  override flat(vid: string): string {
-    return vid.startsWith(`${this.container}/`) ? vid.slice(this.container.length + 1).replaceAll('/', ':') : vid.replaceAll('/', ':');
-  }
 
   override async setup(): Promise<void> {
     await this.requireZpool();
     const parent = `${this.parentName}/encryption`;
-    if (!(await properties(parent, ['type']))) await zfsChange(zfsArgv.createFilesystem(parent, { mountpoint: 'none', canmount: 'off' }, true));
+    if (!(await exists(parent))) await zfsChange(zfsArgv.createFilesystem(parent, { mountpoint: 'none', canmount: 'off' }, true));
     const found = await properties(this.container, ['encryptionroot']);
     if (found && found.encryptionroot !== this.container) {
       throw new StoragePoolException(`Dataset ${this.container} exists and is not an encryption root: remove it or choose another pool name.`, { path: this.container });

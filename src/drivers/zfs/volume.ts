@@ -15,7 +15,7 @@ import { NotImplementedError, RevisionNotFoundError, StoragePoolException } from
 import { isodate } from '../../model/isodate.js';
 import { Volume, type VolumeInit } from '../../model/volume.js';
 import {
-  DIRTY_PROPERTY, descendants, destroyDataset, destroyIfEmpty, devicePath, properties, randomSuffix, snapshots,
+  DIRTY_PROPERTY, descendants, destroyDataset, destroyIfEmpty, devicePath, exists, properties, randomSuffix, snapshots,
   type SnapshotInfo,
 } from './datasets.js';
 import { VOLBLOCKSIZE, type ZfsPool } from './pool.js';
@@ -39,6 +39,11 @@ function isRevision(s: SnapshotInfo): boolean {
 
 function isClean(s: SnapshotInfo): boolean {
   return s.name.startsWith(CLEAN_PREFIX) && !s.deferred;
+}
+
+/** The snapshot holding the committed state: the newest clean one, else the newest revision. */
+function latestCommitted(all: SnapshotInfo[]): SnapshotInfo | undefined {
+  return all.filter(isClean).at(-1) ?? all.filter(isRevision).at(-1);
 }
 
 export class ZfsVolume extends Volume {
@@ -92,8 +97,7 @@ export class ZfsVolume extends Volume {
    */
   async committedSnapshot(): Promise<{ snapshot: string; temporary: boolean }> {
     if (!this.snapshotsDisabled) {
-      const all = await snapshots(this.vid);
-      const found = all.filter(isClean).at(-1) ?? all.filter(isRevision).at(-1);
+      const found = latestCommitted(await snapshots(this.vid));
       if (found) return { snapshot: `${this.vid}@${found.name}`, temporary: false };
     }
     if (await this.isDirty()) throw new StoragePoolException(`Volume ${this.vid} must be stopped before its data can be read: it keeps no snapshots (revisions_to_keep -1).`, { path: this.vid });
@@ -121,8 +125,8 @@ export class ZfsVolume extends Volume {
    */
   private async repair(options: { imports?: boolean } = {}): Promise<void> {
     const trash = this.pool.helper('trash', this.vid);
-    if (await properties(trash, ['type'])) {
-      if (await properties(this.vid, ['type'])) await destroyDataset(trash);
+    if (await exists(trash)) {
+      if (await exists(this.vid)) await destroyDataset(trash);
       else await zfsChange(zfsArgv.rename(trash, this.vid));
     }
     await destroyDataset(this.pool.helper('tmp', this.vid));
@@ -133,12 +137,18 @@ export class ZfsVolume extends Volume {
   private async swapIn(replacement: string): Promise<void> {
     const trash = this.pool.helper('trash', this.vid);
     await this.flushDevice(replacement);
-    const old = await properties(this.vid, ['type']);
+    const old = await exists(this.vid);
     if (old) await zfsChange(zfsArgv.rename(this.vid, trash));
     await zfsChange(zfsArgv.rename(replacement, this.vid));
     if (old) await destroyDataset(trash);
     await this.markClean();
-    this._size = Number((await properties(this.vid, ['volsize']))?.volsize ?? this._size);
+    await this.refreshSize();
+  }
+
+  /** `size` from the zvol itself, after an operation that may have changed it. */
+  private async refreshSize(): Promise<void> {
+    const props = await properties(this.vid, ['volsize']);
+    if (props) this._size = Number(props.volsize);
   }
 
   private async createEmpty(ds: string, size: number): Promise<void> {
@@ -236,8 +246,7 @@ export class ZfsVolume extends Volume {
         }
       } else {
         if (!this.snapOnStart) {
-          const size = await properties(this.vid, ['volsize']);
-          if (size) this._size = Number(size.volsize); // keep a resize made while running
+          await this.refreshSize(); // keep a resize made while running
         }
         await destroyDataset(this.vid);
       }
@@ -261,7 +270,7 @@ export class ZfsVolume extends Volume {
         });
         await zfsChange(zfsArgv.destroySnapshots(this.vid, [id]));
         await this.markClean();
-        this._size = Number((await properties(this.vid, ['volsize']))?.volsize ?? this._size);
+        await this.refreshSize();
       } finally {
         await this.pool.afterUse();
       }
@@ -381,7 +390,7 @@ export class ZfsVolume extends Volume {
 
   override async verify(): Promise<boolean> {
     const needed = this.snapOnStart ? this.sourceVolume.vid : this.saveOnStop ? this.vid : undefined;
-    if (needed !== undefined && !(await properties(needed, ['type']))) {
+    if (needed !== undefined && !(await exists(needed))) {
       throw new StoragePoolException(`Missing zvol ${needed} for volume ${this.vid}`, { path: needed });
     }
     return true;
@@ -397,8 +406,7 @@ export class ZfsVolume extends Volume {
     if (!this.snapOnStart) return false;
     const origin = (await properties(this.vid, ['origin']))?.origin;
     if (origin === undefined || origin === '-') return false;
-    const all = await snapshots(this.sourceVolume.vid);
-    const current = all.filter(isClean).at(-1) ?? all.filter(isRevision).at(-1);
+    const current = latestCommitted(await snapshots(this.sourceVolume.vid));
     return current === undefined || origin !== `${this.sourceVolume.vid}@${current.name}`;
   }
 }

@@ -112,9 +112,8 @@ export const zfsArgv = {
   set: (ds: string, props: Record<string, string>) => ['set', ...Object.entries(props).map(([k, v]) => `${k}=${v}`), checkDatasetName(ds)],
   inherit: (ds: string, prop: string) => ['inherit', prop, checkDatasetName(ds)],
   get: (ds: string, props: string[]) => ['get', '-Hp', '-o', 'value', props.join(','), checkDatasetName(ds)],
-  /** name + props of `ds` and, with depth, its descendants; `types` as zfs list -t takes them. */
-  list: (ds: string, props: string[], types: string, depth?: number) =>
-    ['list', '-Hp', '-t', types, '-o', ['name', ...props].join(','), ...(depth === undefined ? [] : ['-r', '-d', String(depth)]), checkDatasetName(ds)],
+  /** name + props of `ds`; `types` as zfs list -t takes them. */
+  list: (ds: string, props: string[], types: string) => ['list', '-Hp', '-t', types, '-o', ['name', ...props].join(','), checkDatasetName(ds)],
   listRecursive: (ds: string, props: string[], types: string) =>
     ['list', '-Hp', '-t', types, '-o', ['name', ...props].join(','), '-r', checkDatasetName(ds)],
   loadKey: (ds: string) => ['load-key', checkDatasetName(ds)],
