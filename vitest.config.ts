@@ -2,8 +2,6 @@ import { defineConfig } from 'vitest/config';
 
 // Native addons and loop mounts: each test file in its own process (vitest's advice for
 // native libraries), and the fs tier one file at a time, since its files share loop devices.
-const SLOW_LAB = ['test/lab/zfs-clone.test.ts', 'test/lab/zfs-crash.test.ts'];
-
 export default defineConfig({
   test: {
     pool: 'forks',
@@ -13,9 +11,7 @@ export default defineConfig({
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { extends: true, test: { name: 'fs', include: ['test/fs/**/*.test.ts'], fileParallelism: false } },
       // Inside the lab VM (test/lab/run.sh), where everything runs about 20 times slower.
-      // The clone and crash suites are long under emulation and not yet timed in CI: they run
-      // with QVOL_LAB_ALL=1 (npm run test:lab:all) until they are.
-      { extends: true, test: { name: 'lab', include: ['test/lab/**/*.test.ts'], exclude: ['**/node_modules/**', ...(process.env.QVOL_LAB_ALL ? [] : SLOW_LAB)], fileParallelism: false, testTimeout: 600_000, hookTimeout: 600_000 } },
+      { extends: true, test: { name: 'lab', include: ['test/lab/**/*.test.ts'], fileParallelism: false, testTimeout: 600_000, hookTimeout: 600_000 } },
     ],
   },
 });
