@@ -18,6 +18,7 @@
             "native/sys/blkdev.cc",
             "native/sys/clone.cc",
             "native/sys/copy_job.cc",
+            "native/sys/sparse_writer.cc",
             "native/sys/extents.cc",
             "native/sys/zero.cc"
           ]

@@ -13,45 +13,24 @@
 #include "clone.h"
 #include "errors.h"
 #include "extents.h"
-#include "zero.h"
+#include "sparse_writer.h"
 
 namespace qvol::sys {
 
 namespace {
 
-constexpr uint64_t kBlock = 4096;                   // the smallest zero run worth a hole
-constexpr uint64_t kCopyRangeStep = 64ull << 20;    // per call, so cancel and progress stay live
-constexpr uint64_t kWritebackWindow = 32ull << 20;  // see CopyJob::writeback()
+constexpr uint64_t kCopyRangeStep = 64ull << 20;  // per call, so cancel and progress stay live
 constexpr uint64_t kProgressNanos = 100'000'000;  // at most ten callbacks a second
-
-uint64_t align_down(uint64_t v) { return v & ~(kBlock - 1); }
-uint64_t align_up(uint64_t v) { return (v + kBlock - 1) & ~(kBlock - 1); }
-
-uint64_t now_ns() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-struct AlignedFree {
-  void operator()(uint8_t* p) const { free(p); }
-};
-using Buffer = std::unique_ptr<uint8_t, AlignedFree>;
-
-Buffer aligned_buffer(size_t size) {
-  void* p = nullptr;
-  if (posix_memalign(&p, kBlock, size) != 0) return nullptr;
-  return Buffer(static_cast<uint8_t*>(p));
-}
 
 // One copy. Members hold the state the rungs share; every step returns 0 or -errno and
 // records what failed in fail_.
-class CopyJob {
+class CopyJob : public Ticker {
  public:
   CopyJob(int src, int dst, const CopyOptions& o, CopyStats* s, CopyFailure* f, CopyProgress* p)
       : src_(src), dst_(dst), o_(o), s_(*s), fail_(*f), progress_(p) {}
 
   int run();
+  int tick(uint64_t done) override;
 
  private:
   int fail(int err, const char* syscall, bool on_target) {
@@ -71,13 +50,6 @@ class CopyJob {
   int copy_extent(uint64_t begin, uint64_t end, bool known);
   int copy_range_extent(uint64_t* pos, uint64_t end);
   int read_write_extent(uint64_t begin, uint64_t end);
-  int scan_and_write(const uint8_t* buf, uint64_t off, uint64_t n);
-  int write_data(const uint8_t* buf, uint64_t off, uint64_t n);
-  int add_hole(uint64_t begin, uint64_t end);
-  int flush_hole();
-  int zero_step(uint64_t begin, uint64_t end);
-  int writeback(uint64_t written_to);
-  int tick(uint64_t done);
 
   int src_, dst_;
   const CopyOptions& o_;
@@ -89,10 +61,8 @@ class CopyJob {
   uint64_t src_size_ = 0;
   struct timespec src_mtime_ = {};
   bool copy_range_ok_ = false;
-  uint32_t zero_disabled_ = 0;
-  Buffer buf_, zeros_;
-  uint64_t hole_begin_ = 0, hole_end_ = 0;  // the pending zero run, empty when equal
-  uint64_t wb_started_ = 0, wb_waited_ = 0;
+  AlignedBuffer buf_;
+  std::unique_ptr<SparseWriter> out_;
   uint64_t last_report_bytes_ = 0, last_report_ns_ = 0;
 };
 
@@ -108,7 +78,6 @@ int CopyJob::prepare() {
   src_mtime_ = ss.st_mtim;
   same_fs_ = !src_block_ && !dst_block_ && ss.st_dev == ds.st_dev;
   last_report_ns_ = now_ns();
-  zero_disabled_ = (o_.disable >> kZeroRungShift) & (kRungPunch | kRungZeroout | kRungZeroRange);
   // copy_file_range cannot see zeros (sparse=always wants them found) and may clone
   // implicitly (reflink=never forbids that). Across filesystems it fails with EXDEV on
   // 5.19+ and copies through the page cache before that, so we only use it within one fs.
@@ -116,9 +85,16 @@ int CopyJob::prepare() {
   copy_range_ok_ = fs_ok && o_.reflink != Mode::kNever && o_.sparse != Mode::kAlways &&
                    !(o_.disable & kCapCopyRange);
   buf_ = aligned_buffer(o_.buffer_size);
-  zeros_ = aligned_buffer(o_.buffer_size);
-  if (!buf_ || !zeros_) return fail(-ENOMEM, "malloc", false);
-  memset(zeros_.get(), 0, o_.buffer_size);
+  if (!buf_) return fail(-ENOMEM, "malloc", false);
+  WriterOptions w;
+  w.target_known_zero = o_.target_known_zero;
+  w.sparse = o_.sparse;
+  w.disable = o_.disable;
+  w.sync = o_.sync;
+  w.buffer_size = o_.buffer_size;
+  out_ = std::make_unique<SparseWriter>(dst_, dst_block_, w, &s_, &fail_, this);
+  int r = out_->init();
+  if (r < 0) return r;
   // Size a file target first: XFS's speculative preallocation otherwise leaves unwritten
   // extents behind (linux-io.md rule 4), and the holes we skip exist from the start.
   if (!dst_block_ && static_cast<uint64_t>(ds.st_size) != o_.target_size) {
@@ -165,124 +141,6 @@ int CopyJob::tick(uint64_t done) {
   return 0;
 }
 
-// Starts writeback of what we wrote as we go, and waits for the window before, so the disk
-// works while we copy and the final fsync has little left to do. Without it the page cache
-// absorbs the whole copy and the fsync then writes it all while we sit idle.
-int CopyJob::writeback(uint64_t written_to) {
-  if (o_.disable & kCapEarlyWriteback || !o_.sync) return 0;
-  if (written_to < wb_started_ + kWritebackWindow) return 0;
-  int r = retry_eintr([&] {
-    return sync_file_range(dst_, static_cast<off_t>(wb_started_),
-                           static_cast<off_t>(written_to - wb_started_), SYNC_FILE_RANGE_WRITE);
-  });
-  if (r < 0) return is_unsupported(r) ? 0 : fail(r, "sync_file_range", true);
-  if (wb_started_ > wb_waited_) {
-    r = retry_eintr([&] {
-      return sync_file_range(dst_, static_cast<off_t>(wb_waited_),
-                             static_cast<off_t>(wb_started_ - wb_waited_),
-                             SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                 SYNC_FILE_RANGE_WAIT_AFTER);
-    });
-    if (r < 0) return fail(r, "sync_file_range", true);
-    wb_waited_ = wb_started_;
-  }
-  wb_started_ = written_to;
-  return 0;
-}
-
-int CopyJob::write_data(const uint8_t* buf, uint64_t off, uint64_t n) {
-  int r = flush_hole();
-  if (r < 0) return r;
-  r = write_all(dst_, buf, n, off);
-  if (r < 0) return fail(r, "write", true);
-  s_.bytes_written += n;
-  return writeback(off + n);
-}
-
-int CopyJob::add_hole(uint64_t begin, uint64_t end) {
-  if (begin >= end) return 0;
-  if (hole_begin_ != hole_end_ && hole_end_ == begin) {
-    hole_end_ = end;
-    return 0;
-  }
-  int r = flush_hole();
-  hole_begin_ = begin;
-  hole_end_ = end;
-  return r;
-}
-
-// Makes the pending zero run read back as zeros in the target, as cheaply as the target
-// allows: nothing where it already reads zero; otherwise unaligned edges are written and
-// the aligned body is punched, zeroed out, or written (alloc.cc's ladder).
-int CopyJob::flush_hole() {
-  uint64_t begin = hole_begin_, end = hole_end_;
-  if (begin == end) return 0;
-  hole_begin_ = hole_end_ = 0;
-  uint64_t len = end - begin;
-  if (o_.sparse != Mode::kNever) s_.holes++;
-  if (o_.sparse != Mode::kNever && o_.target_known_zero) {
-    s_.bytes_skipped += len;
-    return 0;
-  }
-  // Zeroing can be slow (writes, or a device that zeroes in place): go in steps, so cancel
-  // and progress stay live.
-  for (uint64_t pos = begin; pos < end;) {
-    uint64_t step_end = end - pos > kCopyRangeStep ? align_down(pos + kCopyRangeStep) : end;
-    int r = zero_step(pos, step_end);
-    if (r == 0) r = writeback(step_end);
-    if (r == 0) r = tick(step_end);
-    if (r < 0) return r;
-    s_.bytes_zeroed += step_end - pos;
-    pos = step_end;
-  }
-  return 0;
-}
-
-// [begin, end) of the target reads back as zeros after this: unaligned edges are written
-// and the aligned body punched or zeroed out; with sparse=never it stays allocated (ZERO_RANGE
-// or BLKZEROOUT, which does not unmap, or written zeros).
-int CopyJob::zero_step(uint64_t begin, uint64_t end) {
-  uint64_t body_begin = align_up(begin), body_end = align_down(end);
-  if (body_begin >= body_end) body_begin = body_end = end;
-  int r = write_zeros(dst_, begin, body_begin - begin, zeros_.get(), o_.buffer_size);
-  if (r == 0 && body_end > body_begin) {
-    uint32_t rung = 0;
-    bool unmap = o_.sparse != Mode::kNever;
-    r = zero_out(dst_, body_begin, body_end - body_begin, dst_block_, unmap, &zero_disabled_,
-                 &rung, zeros_.get(), o_.buffer_size);
-    s_.zero_rungs |= rung;
-    if (r < 0) return fail(r, rung == kRungWrite ? "write" : "fallocate", true);
-  }
-  if (r == 0) r = write_zeros(dst_, body_end, end - body_end, zeros_.get(), o_.buffer_size);
-  return r < 0 ? fail(r, "write", true) : 0;
-}
-
-// Finds the zero blocks in what we read: aligned 4 KiB blocks that are all zero join the
-// pending hole; everything else is written, in runs as long as possible.
-int CopyJob::scan_and_write(const uint8_t* buf, uint64_t off, uint64_t n) {
-  if (o_.sparse == Mode::kNever) return write_data(buf, off, n);
-  uint64_t end = off + n;
-  uint64_t run_begin = off;  // start of the data run not yet written
-  uint64_t b = off;
-  while (b < end) {
-    uint64_t block_end = align_down(b) + kBlock;
-    if (block_end > end) block_end = end;
-    bool whole = block_end - b == kBlock;
-    if (whole && is_zero(buf + (b - off), kBlock)) {
-      if (run_begin < b) {
-        int r = write_data(buf + (run_begin - off), run_begin, b - run_begin);
-        if (r < 0) return r;
-      }
-      int r = add_hole(b, block_end);
-      if (r < 0) return r;
-      run_begin = block_end;
-    }
-    b = block_end;
-  }
-  if (run_begin < end) return write_data(buf + (run_begin - off), run_begin, end - run_begin);
-  return 0;
-}
-
 int CopyJob::read_write_extent(uint64_t begin, uint64_t end) {
   used(Method::kReadWrite);
   uint64_t pos = begin;
@@ -291,9 +149,9 @@ int CopyJob::read_write_extent(uint64_t begin, uint64_t end) {
     ssize_t n = retry_eintr(
         [&] { return pread(src_, buf_.get(), want, static_cast<off_t>(pos)); });
     if (n < 0) return fail(static_cast<int>(n), "read", false);
-    if (n == 0) return add_hole(pos, end);  // the source shrank while we copied: zeros
+    if (n == 0) return out_->add_hole(pos, end);  // the source shrank while we copied: zeros
     s_.bytes_read += static_cast<uint64_t>(n);
-    int r = scan_and_write(buf_.get(), pos, static_cast<uint64_t>(n));
+    int r = out_->scan_and_write(buf_.get(), pos, static_cast<uint64_t>(n));
     if (r < 0) return r;
     pos += static_cast<uint64_t>(n);
     r = tick(pos);
@@ -305,7 +163,7 @@ int CopyJob::read_write_extent(uint64_t begin, uint64_t end) {
 // Advances *pos through [*pos, end) with copy_file_range. Stops early, without an error,
 // when the kernel says the pair cannot do it (the caller then reads and writes the rest).
 int CopyJob::copy_range_extent(uint64_t* pos, uint64_t end) {
-  int r = flush_hole();
+  int r = out_->flush_hole();
   if (r < 0) return r;
   while (*pos < end) {
     uint64_t want = end - *pos < kCopyRangeStep ? end - *pos : kCopyRangeStep;
@@ -317,11 +175,11 @@ int CopyJob::copy_range_extent(uint64_t* pos, uint64_t end) {
       }
       return fail(static_cast<int>(n), "copy_file_range", true);
     }
-    if (n == 0) return add_hole(*pos, end);  // the source shrank while we copied
+    if (n == 0) return out_->add_hole(*pos, end);  // the source shrank while we copied
     used(Method::kCopyRange);
     s_.bytes_written += static_cast<uint64_t>(n);
     *pos += static_cast<uint64_t>(n);
-    r = writeback(*pos);
+    r = out_->writeback(*pos);
     if (r == 0) r = tick(*pos);
     if (r < 0) return r;
   }
@@ -368,14 +226,14 @@ int CopyJob::copy_all() {
     if (cancelled()) return fail(-ECANCELED, "copy", false);
     ExtentProbe e = probe_extent(src_, pos, o_.length, no_seek);
     if (e.end <= pos) e.end = o_.length;  // never stall on a confused filesystem
-    r = e.data ? copy_extent(pos, e.end, e.known) : add_hole(pos, e.end);
-    if (r == 0) r = tick(hole_begin_ != hole_end_ ? hole_begin_ : e.end);  // pending = not done
+    r = e.data ? copy_extent(pos, e.end, e.known) : out_->add_hole(pos, e.end);
+    if (r == 0) r = tick(out_->settled(e.end));  // a pending zero run is not done yet
     if (r < 0) return r;
     pos = e.end;
   }
   // A block device target beyond the source must read back as zeros too.
-  if (dst_block_ && o_.target_size > o_.length) r = add_hole(o_.length, o_.target_size);
-  if (r == 0) r = flush_hole();
+  if (dst_block_ && o_.target_size > o_.length) r = out_->add_hole(o_.length, o_.target_size);
+  if (r == 0) r = out_->flush_hole();
   if (s_.method == Method::kNone) s_.method = Method::kReadWrite;  // all holes
   return r;
 }
