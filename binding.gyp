@@ -13,12 +13,17 @@
             "native/extents.cc",
             "native/lock.cc",
             "native/probe.cc",
+            "native/stream.cc",
             "native/zero.cc",
             "native/sys/alloc.cc",
             "native/sys/blkdev.cc",
             "native/sys/clone.cc",
             "native/sys/copy_job.cc",
+            "native/sys/crc32.cc",
+            "native/sys/fd_stream.cc",
             "native/sys/sparse_writer.cc",
+            "native/sys/stream_export.cc",
+            "native/sys/stream_import.cc",
             "native/sys/extents.cc",
             "native/sys/zero.cc"
           ]

@@ -10,6 +10,7 @@ void InitCopy(Napi::Env env, Napi::Object exports);
 void InitExtents(Napi::Env env, Napi::Object exports);
 void InitLock(Napi::Env env, Napi::Object exports);
 void InitProbe(Napi::Env env, Napi::Object exports);
+void InitStream(Napi::Env env, Napi::Object exports);
 void InitZero(Napi::Env env, Napi::Object exports);
 
 namespace {
@@ -29,6 +30,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitExtents(env, exports);
   InitLock(env, exports);
   InitProbe(env, exports);
+  InitStream(env, exports);
   InitZero(env, exports);
   return exports;
 }

@@ -1,20 +1,16 @@
 // copyFile(srcFd, dstFd, options, onProgress?) -> Promise<CopyStats>: one whole copy job on
-// a worker thread (sys/copy_job.cc), with throttled progress and cancellation through a
-// shared Int32Array that JavaScript sets with Atomics.store.
+// a worker thread (sys/copy_job.cc), with throttled progress and cancellation (JobWorker).
 #include <napi.h>
 
 #include <string>
 
 #include "common.h"
+#include "job_worker.h"
 #include "sys/copy_job.h"
 
 namespace qvol {
 
 namespace {
-
-struct ProgressEvent {
-  uint64_t done, total;
-};
 
 sys::Mode ModeProperty(Napi::Object opts, const char* name) {
   std::string v = StringProperty(opts, name);
@@ -34,55 +30,31 @@ const char* MethodName(sys::Method m) {
   }
 }
 
-class CopyWorker : public Napi::AsyncProgressWorker<ProgressEvent> {
+class CopyWorker : public JobWorker {
  public:
-  CopyWorker(Napi::Env env, int src, int dst, const sys::CopyOptions& opts)
-      : Napi::AsyncProgressWorker<ProgressEvent>(env, "qvol.copyFile"),
-        deferred_(Napi::Promise::Deferred::New(env)), src_(src), dst_(dst), opts_(opts) {}
-
-  Napi::Promise Start(Napi::Value on_progress, Napi::Value cancel, std::string src_path,
-                      std::string dst_path) {
-    if (on_progress.IsFunction()) on_progress_ = Napi::Persistent(on_progress.As<Napi::Function>());
-    if (cancel.IsTypedArray()) {
-      // The array's memory is pinned by holding a reference until the job settles.
-      auto arr = cancel.As<Napi::Int32Array>();
-      cancel_ref_ = Napi::Persistent(arr.As<Napi::Object>());
-      opts_.cancel = arr.Data();
-    }
-    src_path_ = std::move(src_path);
-    dst_path_ = std::move(dst_path);
-    Queue();
-    return deferred_.Promise();
-  }
+  CopyWorker(Napi::Env env, int src, int dst, const sys::CopyOptions& opts, std::string src_path,
+             std::string dst_path)
+      : JobWorker(env, "qvol.copyFile"), src_(src), dst_(dst), opts_(opts),
+        src_path_(std::move(src_path)), dst_path_(std::move(dst_path)) {}
 
  private:
-  class Sink : public sys::CopyProgress {
+  // The copy engine reports (done, total); the worker speaks in phases.
+  class Progress : public sys::CopyProgress {
    public:
-    explicit Sink(const ExecutionProgress& p) : p_(p) {}
-    void report(uint64_t done, uint64_t total) override {
-      ProgressEvent ev{done, total};
-      p_.Send(&ev, 1);
-    }
+    explicit Progress(sys::PhaseProgress* p) : p_(p) {}
+    void report(uint64_t done, uint64_t total) override { p_->report(0, done, total); }
 
    private:
-    const ExecutionProgress& p_;
+    sys::PhaseProgress* p_;
   };
 
-  void Execute(const ExecutionProgress& progress) override {
-    Sink sink(progress);
-    int r = sys::run_copy(src_, dst_, opts_, &stats_, &fail_, on_progress_.IsEmpty() ? nullptr : &sink);
-    if (r < 0) SetError(fail_.syscall);
+  int Work(sys::PhaseProgress* progress) override {
+    opts_.cancel = cancel();
+    Progress sink(progress);
+    return sys::run_copy(src_, dst_, opts_, &stats_, &fail_, progress == nullptr ? nullptr : &sink);
   }
 
-  void OnProgress(const ProgressEvent* ev, size_t count) override {
-    if (count == 0 || on_progress_.IsEmpty()) return;
-    Napi::HandleScope scope(Env());
-    on_progress_.Call({Napi::Number::New(Env(), static_cast<double>(ev->done)),
-                       Napi::Number::New(Env(), static_cast<double>(ev->total))});
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
+  Napi::Value Result(Napi::Env env) override {
     Napi::Object out = Napi::Object::New(env);
     out.Set("method", MethodName(stats_.method));
     out.Set("bytesRead", static_cast<double>(stats_.bytes_read));
@@ -92,18 +64,14 @@ class CopyWorker : public Napi::AsyncProgressWorker<ProgressEvent> {
     out.Set("bytesZeroed", static_cast<double>(stats_.bytes_zeroed));
     out.Set("holes", static_cast<double>(stats_.holes));
     out.Set("zeroRungs", stats_.zero_rungs);
-    deferred_.Resolve(out);
+    return out;
   }
 
-  void OnError(const Napi::Error&) override {
-    Napi::HandleScope scope(Env());
+  Napi::Value Failure(Napi::Env env) override {
     const std::string& path = fail_.on_target ? dst_path_ : src_path_;
-    deferred_.Reject(MakeSystemError(Env(), fail_.err, fail_.syscall, path).Value());
+    return MakeSystemError(env, fail_.err, fail_.syscall, path).Value();
   }
 
-  Napi::Promise::Deferred deferred_;
-  Napi::FunctionReference on_progress_;
-  Napi::ObjectReference cancel_ref_;
   int src_, dst_;
   sys::CopyOptions opts_;
   sys::CopyStats stats_;
@@ -130,9 +98,9 @@ Napi::Value CopyFile(const Napi::CallbackInfo& info) {
   if (buf < 4096 || buf > (64u << 20) || buf % 4096 != 0)
     throw Napi::RangeError::New(env, "Expected a multiple of 4096 up to 64 MiB for bufferSize");
   opts.buffer_size = static_cast<uint32_t>(buf);
-  auto* worker = new CopyWorker(env, src, dst, opts);
-  return worker->Start(info[3], o.Get("cancel"), StringProperty(o, "srcPath"),
-                       StringProperty(o, "dstPath"));
+  auto* worker = new CopyWorker(env, src, dst, opts, StringProperty(o, "srcPath"),
+                               StringProperty(o, "dstPath"));
+  return worker->Start(info[3], o.Get("cancel"));
 }
 
 }  // namespace

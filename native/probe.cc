@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "sys/copy_job.h"
+#include "sys/fd_stream.h"
 #include "sys/zero.h"
 
 namespace qvol {
@@ -27,6 +28,10 @@ Napi::Value CapabilitiesSync(const Napi::CallbackInfo& info) {
   bits.Set("zeroRange", static_cast<uint32_t>(sys::kCapZeroRange));
   bits.Set("earlyWriteback", static_cast<uint32_t>(sys::kCapEarlyWriteback));
   bits.Set("sameFsCheck", static_cast<uint32_t>(sys::kCapSameFsCheck));
+  bits.Set("splice", static_cast<uint32_t>(sys::kCapSplice));
+  bits.Set("vmsplice", static_cast<uint32_t>(sys::kCapVmsplice));
+  bits.Set("sendfile", static_cast<uint32_t>(sys::kCapSendfile));
+  bits.Set("pipeResize", static_cast<uint32_t>(sys::kCapPipeResize));
   o.Set("disableBits", bits);
   return o;
 }

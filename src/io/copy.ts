@@ -16,19 +16,10 @@ import { CancelledError, CopyError, UsageError } from '../model/errors.js';
 import { formatBytes } from '../util/size.js';
 import { publish } from './atomic.js';
 import { disableMask } from './capabilities.js';
+import { progressReporter, type CopyProgress } from './progress.js';
 import { discardTarget, openSource, openTarget, type CopySource, type CopyTarget } from './copy-target.js';
 
-export type { CopyMethod, Mode };
-
-export interface CopyProgress {
-  /** Bytes of the source dealt with so far (copied or found to be holes). */
-  done: number;
-  total: number;
-  /** Bytes per second since the start. */
-  rate: number;
-  /** Seconds left at the current rate, or undefined before there is a rate. */
-  etaSeconds: number | undefined;
-}
+export type { CopyMethod, CopyProgress, Mode };
 
 export interface CopyOptions {
   /** Clone: 'auto' tries it, 'always' fails with REFLINK_UNSUPPORTED if it cannot, 'never' skips it. */
@@ -70,16 +61,6 @@ function checkMode(value: Mode | undefined, name: string): Mode {
     throw new UsageError(`Invalid ${name} mode '${String(value)}': use auto, always or never.`);
   }
   return value;
-}
-
-function progressReporter(onProgress: CopyOptions['onProgress']) {
-  if (!onProgress) return undefined;
-  const start = process.hrtime.bigint();
-  return (done: number, total: number) => {
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    const rate = seconds > 0 ? done / seconds : 0;
-    onProgress({ done, total, rate, etaSeconds: rate > 0 ? (total - done) / rate : undefined });
-  };
 }
 
 /** Turns what the kernel said into the sentence a user needs; other errors pass as they are. */

@@ -58,6 +58,26 @@ export class CopyError extends QvolError {
   }
 }
 
+/** The codes of a refused stream, each tested. */
+export type StreamErrorCode =
+  | 'STREAM_TRUNCATED'
+  | 'STREAM_TOO_LONG'
+  | 'STREAM_CORRUPT'
+  | 'STREAM_CRC_MISMATCH'
+  | 'STREAM_SIZE_MISMATCH';
+
+/** An import stream that is not what it should be; the volume was left unchanged. */
+export class StreamError extends QvolError {
+  declare readonly code: StreamErrorCode;
+  /** The byte of the image where the stream went wrong. */
+  readonly at: number;
+
+  constructor(code: StreamErrorCode, message: string, at: number, options: QvolErrorOptions = {}) {
+    super(code, message, options);
+    this.at = at;
+  }
+}
+
 /*
  * The Qubes storage exceptions, by the names and messages of shared/spec/qubes-storage.md:
  * users and scripts match on them. Each carries a stable code as well.

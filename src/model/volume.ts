@@ -176,6 +176,9 @@ export abstract class Volume {
   async exportEnd(_path: string): Promise<void> {}
   /** A writable path whose contents replace the volume's, `size` bytes, after create(). */
   async importData(_size: number): Promise<string> { this.notImplemented('import_data'); }
+  /** Whether the path importData() gives already reads zero everywhere (a new zvol), so an
+   * import writes only data. A regular file is emptied by the importer itself. */
+  get importTargetReadsZero(): boolean { return false; }
   /** Always called after importData(): commits on success, discards otherwise. */
   async importDataEnd(_success: boolean): Promise<void> {}
   /** Copies another volume's committed data in, possibly from another pool. */

@@ -41,6 +41,66 @@ export interface NativeCopyStats {
   zeroRungs: number;
 }
 
+export type StreamFormatName = 'raw' | 'sparse';
+/** How a stream's bulk data left us: page references (splice), sendfile, or write(). */
+export type OutMethod = 'splice' | 'sendfile' | 'write' | 'none';
+
+export interface NativeExportOptions {
+  format: StreamFormatName;
+  length: number;
+  /** sparse: end with a CRC32 chunk over the image (default true). */
+  crc?: boolean;
+  disable?: number;
+  cancel?: Int32Array;
+  srcPath?: string;
+  outPath?: string;
+}
+
+export interface NativeExportStats {
+  method: OutMethod;
+  bytesOut: number;
+  dataBytes: number;
+  zeroBytes: number;
+  chunks: number;
+  crc: number;
+  pipeSize: number;
+}
+
+export interface SparseHeader {
+  blockSize: number;
+  totalBlocks: number;
+  totalChunks: number;
+  chunkHeaderSize: number;
+  /** The exact byte size from qvol's header extension; 0 when the stream has none. */
+  exactSize: number;
+}
+
+export interface NativeImportOptions {
+  format: StreamFormatName;
+  size: number;
+  header?: SparseHeader;
+  targetKnownZero?: boolean;
+  disable?: number;
+  sync?: boolean;
+  cancel?: Int32Array;
+  inPath?: string;
+  dstPath?: string;
+}
+
+export interface NativeImportStats {
+  bytesIn: number;
+  bytesWritten: number;
+  bytesSkipped: number;
+  bytesZeroed: number;
+  holes: number;
+  chunks: number;
+  crcChecked: boolean;
+  pipeSize: number;
+}
+
+/** Progress of a data job: phase 0 scans (sparse export), phase 1 moves the data. */
+export type JobProgress = (done: number, total: number, phase: number) => void;
+
 export interface Extent {
   offset: number;
   length: number;
@@ -71,6 +131,11 @@ export interface DisableBits {
   earlyWriteback: number;
   /** Off: try copy_file_range across filesystems too, to meet the kernel's EXDEV. */
   sameFsCheck: number;
+  /** Streams: splice file → pipe, vmsplice of zero pages, sendfile, F_SETPIPE_SZ. */
+  splice: number;
+  vmsplice: number;
+  sendfile: number;
+  pipeResize: number;
 }
 
 export interface Capabilities {
@@ -88,6 +153,9 @@ export interface NativeBinding {
     options: NativeCopyOptions,
     onProgress?: (done: number, total: number) => void,
   ): Promise<NativeCopyStats>;
+  streamExport(srcFd: number, outFd: number, options: NativeExportOptions, onProgress?: JobProgress): Promise<NativeExportStats>;
+  readSparseHeader(fd: number, path?: string): Promise<SparseHeader>;
+  streamImport(inFd: number, dstFd: number, options: NativeImportOptions, onProgress?: JobProgress): Promise<NativeImportStats>;
   mapExtents(fd: number, offset: number, length: number): Promise<Extent[]>;
   fiemap(fd: number): Promise<FiemapExtent[]>;
   punchHole(fd: number, offset: number, length: number): Promise<void>;

@@ -327,6 +327,9 @@ export class ZfsVolume extends Volume {
     });
   }
 
+  /** importData() gives a new sparse zvol. */
+  override get importTargetReadsZero(): boolean { return true; }
+
   override importDataEnd(success: boolean): Promise<void> {
     return this.lock.run(async () => {
       const target = this.pool.helper('importing', this.vid);

@@ -1,0 +1,199 @@
+// streamExport(srcFd, outFd, options, onProgress?) -> Promise<ExportStats>
+// readSparseHeader(fd) -> Promise<SparseHeader>
+// streamImport(inFd, dstFd, options, onProgress?) -> Promise<ImportStats>
+// A stream failure (truncated, too long, corrupt, CRC, size) rejects with an Error whose
+// code is STREAM_* and whose `at` is the image byte concerned; syscall failures reject with
+// a SystemError naming the path.
+#include <napi.h>
+
+#include <string>
+
+#include "common.h"
+#include "job_worker.h"
+#include "sys/stream_export.h"
+#include "sys/stream_import.h"
+
+namespace qvol {
+
+namespace {
+
+sys::StreamFormat FormatProperty(Napi::Object o) {
+  std::string v = StringProperty(o, "format");
+  if (v.empty() || v == "raw") return sys::StreamFormat::kRaw;
+  if (v == "sparse") return sys::StreamFormat::kSparse;
+  throw Napi::TypeError::New(o.Env(), "Expected 'raw' or 'sparse' for format but received '" + v + "'");
+}
+
+const char* StreamErrorCode(sys::StreamError e) {
+  switch (e) {
+    case sys::StreamError::kTruncated: return "STREAM_TRUNCATED";
+    case sys::StreamError::kTooLong: return "STREAM_TOO_LONG";
+    case sys::StreamError::kCorrupt: return "STREAM_CORRUPT";
+    case sys::StreamError::kCrcMismatch: return "STREAM_CRC_MISMATCH";
+    case sys::StreamError::kSizeMismatch: return "STREAM_SIZE_MISMATCH";
+    default: return "STREAM";
+  }
+}
+
+Napi::Value StreamFailure(Napi::Env env, const sys::ImportFailure& f, const std::string& src,
+                          const std::string& dst) {
+  if (f.kind == sys::StreamError::kNone) {
+    return MakeSystemError(env, f.sys.err, f.sys.syscall, f.sys.on_target ? dst : src).Value();
+  }
+  Napi::Error e = Napi::Error::New(env, f.detail);
+  e.Set("code", StreamErrorCode(f.kind));
+  e.Set("at", static_cast<double>(f.at));
+  return e.Value();
+}
+
+class ExportWorker : public JobWorker {
+ public:
+  ExportWorker(Napi::Env env, int src, int out, sys::ExportOptions o, std::string src_path,
+               std::string out_path)
+      : JobWorker(env, "qvol.streamExport"), src_(src), out_(out), o_(o),
+        src_path_(std::move(src_path)), out_path_(std::move(out_path)) {}
+
+ private:
+  int Work(sys::PhaseProgress* progress) override {
+    o_.cancel = cancel();
+    return sys::run_export(src_, out_, o_, &s_, &fail_, progress);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("method", sys::out_method_name(s_.method));
+    r.Set("bytesOut", static_cast<double>(s_.bytes_out));
+    r.Set("dataBytes", static_cast<double>(s_.data_bytes));
+    r.Set("zeroBytes", static_cast<double>(s_.zero_bytes));
+    r.Set("chunks", static_cast<double>(s_.chunks));
+    r.Set("crc", s_.crc);
+    r.Set("pipeSize", s_.pipe_size);
+    return r;
+  }
+  Napi::Value Failure(Napi::Env env) override {
+    return MakeSystemError(env, fail_.err, fail_.syscall, fail_.on_target ? out_path_ : src_path_).Value();
+  }
+
+  int src_, out_;
+  sys::ExportOptions o_;
+  sys::ExportStats s_;
+  sys::CopyFailure fail_;
+  std::string src_path_, out_path_;
+};
+
+class HeaderWorker : public JobWorker {
+ public:
+  HeaderWorker(Napi::Env env, int fd, std::string path)
+      : JobWorker(env, "qvol.readSparseHeader"), fd_(fd), path_(std::move(path)) {}
+
+ private:
+  int Work(sys::PhaseProgress*) override { return sys::read_sparse_header(fd_, &h_, &fail_); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("blockSize", h_.block_size);
+    r.Set("totalBlocks", h_.total_blocks);
+    r.Set("totalChunks", h_.total_chunks);
+    r.Set("chunkHeaderSize", h_.chunk_header_size);
+    r.Set("exactSize", static_cast<double>(h_.exact_size));
+    return r;
+  }
+  Napi::Value Failure(Napi::Env env) override { return StreamFailure(env, fail_, path_, path_); }
+
+  int fd_;
+  std::string path_;
+  sys::StreamHeader h_;
+  sys::ImportFailure fail_;
+};
+
+class ImportWorker : public JobWorker {
+ public:
+  ImportWorker(Napi::Env env, int in, int dst, sys::ImportOptions o, std::string in_path,
+               std::string dst_path)
+      : JobWorker(env, "qvol.streamImport"), in_(in), dst_(dst), o_(o),
+        in_path_(std::move(in_path)), dst_path_(std::move(dst_path)) {}
+
+ private:
+  int Work(sys::PhaseProgress* progress) override {
+    o_.cancel = cancel();
+    return sys::run_import(in_, dst_, o_, &s_, &fail_, progress);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("bytesIn", static_cast<double>(s_.bytes_in));
+    r.Set("bytesWritten", static_cast<double>(s_.writer.bytes_written));
+    r.Set("bytesSkipped", static_cast<double>(s_.writer.bytes_skipped));
+    r.Set("bytesZeroed", static_cast<double>(s_.writer.bytes_zeroed));
+    r.Set("holes", static_cast<double>(s_.writer.holes));
+    r.Set("chunks", static_cast<double>(s_.chunks));
+    r.Set("crcChecked", s_.crc_checked);
+    r.Set("pipeSize", s_.pipe_size);
+    return r;
+  }
+  Napi::Value Failure(Napi::Env env) override { return StreamFailure(env, fail_, in_path_, dst_path_); }
+
+  int in_, dst_;
+  sys::ImportOptions o_;
+  sys::ImportStats s_;
+  sys::ImportFailure fail_;
+  std::string in_path_, dst_path_;
+};
+
+Napi::Object RequireOptions(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsObject()) throw Napi::TypeError::New(info.Env(), "Expected an object for options");
+  return info[i].As<Napi::Object>();
+}
+
+Napi::Value StreamExport(const Napi::CallbackInfo& info) {
+  int src = RequireFd(info, 0, "srcFd");
+  int out = RequireFd(info, 1, "outFd");
+  Napi::Object o = RequireOptions(info, 2);
+  sys::ExportOptions opts;
+  opts.format = FormatProperty(o);
+  opts.length = U64Property(o, "length", 0);
+  opts.crc = BoolProperty(o, "crc", true);
+  opts.disable = static_cast<uint32_t>(U64Property(o, "disable", 0));
+  auto* w = new ExportWorker(info.Env(), src, out, opts, StringProperty(o, "srcPath"), StringProperty(o, "outPath"));
+  return w->Start(info[3], o.Get("cancel"));
+}
+
+Napi::Value ReadSparseHeader(const Napi::CallbackInfo& info) {
+  int fd = RequireFd(info, 0, "fd");
+  std::string path = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  auto* w = new HeaderWorker(info.Env(), fd, path);
+  return w->Start(info.Env().Undefined(), info.Env().Undefined());
+}
+
+Napi::Value StreamImport(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int in = RequireFd(info, 0, "inFd");
+  int dst = RequireFd(info, 1, "dstFd");
+  Napi::Object o = RequireOptions(info, 2);
+  sys::ImportOptions opts;
+  opts.format = FormatProperty(o);
+  opts.size = U64Property(o, "size", 0);
+  opts.target_known_zero = BoolProperty(o, "targetKnownZero", false);
+  opts.disable = static_cast<uint32_t>(U64Property(o, "disable", 0));
+  opts.sync = BoolProperty(o, "sync", true);
+  if (opts.format == sys::StreamFormat::kSparse) {
+    if (!o.Get("header").IsObject()) throw Napi::TypeError::New(env, "Expected the header readSparseHeader gave");
+    Napi::Object h = o.Get("header").As<Napi::Object>();
+    opts.header.block_size = static_cast<uint32_t>(U64Property(h, "blockSize", 0));
+    opts.header.total_blocks = static_cast<uint32_t>(U64Property(h, "totalBlocks", 0));
+    opts.header.total_chunks = static_cast<uint32_t>(U64Property(h, "totalChunks", 0));
+    opts.header.chunk_header_size = static_cast<uint16_t>(U64Property(h, "chunkHeaderSize", 12));
+    if (opts.header.block_size == 0 || opts.header.block_size % 4 != 0 ||
+        opts.header.chunk_header_size < 12 || opts.header.chunk_header_size > 64)
+      throw Napi::RangeError::New(env, "Expected the header readSparseHeader gave");
+  }
+  auto* w = new ImportWorker(env, in, dst, opts, StringProperty(o, "inPath"), StringProperty(o, "dstPath"));
+  return w->Start(info[3], o.Get("cancel"));
+}
+
+}  // namespace
+
+void InitStream(Napi::Env env, Napi::Object exports) {
+  exports.Set("streamExport", Napi::Function::New(env, StreamExport, "streamExport"));
+  exports.Set("readSparseHeader", Napi::Function::New(env, ReadSparseHeader, "readSparseHeader"));
+  exports.Set("streamImport", Napi::Function::New(env, StreamImport, "streamImport"));
+}
+
+}  // namespace qvol

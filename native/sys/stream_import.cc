@@ -1,0 +1,319 @@
+#include "stream_import.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstring>
+#include <memory>
+
+#include "crc32.h"
+#include "errors.h"
+#include "fd_stream.h"
+#include "sparse_writer.h"
+#include "zero.h"
+
+namespace qvol::sys {
+
+namespace {
+
+constexpr uint64_t kProgressNanos = 100'000'000;
+constexpr size_t kBuffer = 1u << 20;
+
+std::string format(const char* fmt, uint64_t a, uint64_t b = 0) {
+  char text[160];
+  snprintf(text, sizeof text, fmt, a, b);
+  return text;
+}
+
+int stream_fail(ImportFailure* f, StreamError kind, uint64_t at, std::string detail) {
+  f->kind = kind;
+  f->at = at;
+  f->detail = std::move(detail);
+  return -EINVAL;
+}
+
+class ImportJob : public Ticker {
+ public:
+  ImportJob(int in, int dst, const ImportOptions& o, ImportStats* s, ImportFailure* f,
+            PhaseProgress* p)
+      : in_(in), dst_(dst), o_(o), s_(*s), fail_(*f), progress_(p) {}
+
+  int run();
+  int tick(uint64_t done) override;
+
+ private:
+  int fail(int err, const char* syscall, bool on_target) {
+    fail_.sys = {err, syscall, on_target};
+    return err;
+  }
+  int bad(StreamError kind, uint64_t at, std::string detail) {
+    return stream_fail(&fail_, kind, at, std::move(detail));
+  }
+  int prepare();
+  int read_in(uint8_t* buf, size_t n, uint64_t at);
+  int put(const uint8_t* buf, uint64_t off, uint64_t n);
+  int put_zeros(uint64_t off, uint64_t n);
+  int put_pattern(uint32_t word, uint64_t off, uint64_t n);
+  int expect_end(uint64_t at);
+  int import_raw();
+  int import_sparse();
+  int chunk(const ChunkHeader& c, uint64_t* pos);
+
+  int in_, dst_;
+  const ImportOptions& o_;
+  ImportStats& s_;
+  ImportFailure& fail_;
+  PhaseProgress* progress_;
+  bool dst_block_ = false;
+  std::unique_ptr<SparseWriter> out_;
+  AlignedBuffer buf_;
+  ImageCrc crc_{true};
+  uint64_t last_ns_ = 0;
+};
+
+int ImportJob::tick(uint64_t done) {
+  if (o_.cancel != nullptr && __atomic_load_n(o_.cancel, __ATOMIC_RELAXED) != 0)
+    return fail(-ECANCELED, "import", false);
+  if (progress_ == nullptr) return 0;
+  uint64_t t = now_ns();
+  if (t - last_ns_ >= kProgressNanos) {
+    last_ns_ = t;
+    progress_->report(1, done < o_.size ? done : o_.size, o_.size);
+  }
+  return 0;
+}
+
+int ImportJob::prepare() {
+  struct stat st;
+  if (fstat(dst_, &st) < 0) return fail(-errno, "fstat", true);
+  dst_block_ = S_ISBLK(st.st_mode);
+  if (!dst_block_ && !S_ISREG(st.st_mode)) return fail(-EINVAL, "fstat", true);
+  bool known_zero = o_.target_known_zero;
+  if (!dst_block_) {
+    // Emptied and sized, a file reads zero everywhere: holes then cost nothing.
+    int r = retry_eintr([&] { return ftruncate(dst_, 0); });
+    if (r == 0) r = retry_eintr([&] { return ftruncate(dst_, static_cast<off_t>(o_.size)); });
+    if (r < 0) return fail(r, "ftruncate", true);
+    known_zero = true;
+  }
+  if (is_pipe(in_) && !(o_.disable & kCapPipeResize)) s_.pipe_size = grow_pipe(in_, 1 << 20);
+  buf_ = aligned_buffer(kBuffer);
+  if (!buf_) return fail(-ENOMEM, "malloc", false);
+  WriterOptions w;
+  w.target_known_zero = known_zero;
+  w.disable = o_.disable;
+  w.sync = o_.sync;
+  out_ = std::make_unique<SparseWriter>(dst_, dst_block_, w, &s_.writer, &fail_.sys, this);
+  last_ns_ = now_ns();
+  return out_->init();
+}
+
+// Exactly n bytes from the stream, or the stream's end is an error at image byte `at`.
+int ImportJob::read_in(uint8_t* buf, size_t n, uint64_t at) {
+  ssize_t got = read_full(in_, buf, n);
+  if (got < 0) return fail(static_cast<int>(got), "read", false);
+  s_.bytes_in += static_cast<uint64_t>(got);
+  if (static_cast<size_t>(got) < n)
+    return bad(StreamError::kTruncated, at, "the stream ended early");
+  return 0;
+}
+
+// Image bytes [off, off+n): what lies within the volume is written; what lies beyond it
+// (the last block's padding) must be zeros.
+int ImportJob::put(const uint8_t* buf, uint64_t off, uint64_t n) {
+  uint64_t inside = off >= o_.size ? 0 : (o_.size - off < n ? o_.size - off : n);
+  if (inside < n && !is_zero(buf + inside, n - inside))
+    return bad(StreamError::kTooLong, o_.size, "the stream has data past the volume's size");
+  return inside > 0 ? out_->scan_and_write(buf, off, inside) : 0;
+}
+
+int ImportJob::put_zeros(uint64_t off, uint64_t n) {
+  uint64_t end = off + n < o_.size ? off + n : o_.size;
+  return off < end ? out_->add_hole(off, end) : 0;
+}
+
+int ImportJob::put_pattern(uint32_t word, uint64_t off, uint64_t n) {
+  if (off + n > o_.size) return bad(StreamError::kTooLong, o_.size, "the stream has data past the volume's size");
+  for (size_t i = 0; i < kBuffer; i += 4) memcpy(buf_.get() + i, &word, 4);
+  while (n > 0) {
+    uint64_t step = n < kBuffer ? n : kBuffer;
+    int r = out_->write_data(buf_.get(), off, step);
+    if (r < 0) return r;
+    off += step;
+    n -= step;
+  }
+  return 0;
+}
+
+// The stream must end here: one more byte means it was not the stream we were told of.
+int ImportJob::expect_end(uint64_t at) {
+  uint8_t extra;
+  ssize_t got = read_full(in_, &extra, 1);
+  if (got < 0) return fail(static_cast<int>(got), "read", false);
+  if (got > 0) return bad(StreamError::kTooLong, at, "the stream goes on past its end");
+  return 0;
+}
+
+int ImportJob::import_raw() {
+  uint64_t pos = 0;
+  while (pos < o_.size) {
+    size_t want = o_.size - pos < kBuffer ? static_cast<size_t>(o_.size - pos) : kBuffer;
+    ssize_t got = read_full(in_, buf_.get(), want);
+    if (got < 0) return fail(static_cast<int>(got), "read", false);
+    s_.bytes_in += static_cast<uint64_t>(got);
+    int r = got > 0 ? out_->scan_and_write(buf_.get(), pos, static_cast<uint64_t>(got)) : 0;
+    if (r < 0) return r;
+    pos += static_cast<uint64_t>(got);
+    if (static_cast<size_t>(got) < want)
+      return bad(StreamError::kTruncated, pos, "the stream ended early");
+    r = tick(out_->settled(pos));
+    if (r < 0) return r;
+  }
+  return expect_end(pos);
+}
+
+int ImportJob::chunk(const ChunkHeader& c, uint64_t* pos) {
+  const StreamHeader& h = o_.header;
+  uint64_t len = static_cast<uint64_t>(c.chunk_sz) * h.block_size;
+  uint64_t image = static_cast<uint64_t>(h.total_blocks) * h.block_size;
+  uint64_t payload = c.total_sz >= h.chunk_header_size ? c.total_sz - h.chunk_header_size : UINT64_MAX;
+  if (c.chunk_type != kChunkCrc32 && *pos + len > image)
+    return bad(StreamError::kCorrupt, *pos, format("a chunk of %" PRIu64 " bytes runs past the image's %" PRIu64, len, image));
+  switch (c.chunk_type) {
+    case kChunkRaw: {
+      if (payload != len) return bad(StreamError::kCorrupt, *pos, "a RAW chunk's size does not match its blocks");
+      for (uint64_t done = 0; done < len;) {
+        size_t step = len - done < kBuffer ? static_cast<size_t>(len - done) : kBuffer;
+        int r = read_in(buf_.get(), step, *pos + done);
+        if (r < 0) return r;
+        crc_.data(buf_.get(), step);
+        r = put(buf_.get(), *pos + done, step);
+        if (r == 0) r = tick(out_->settled(*pos + done + step));
+        if (r < 0) return r;
+        done += step;
+      }
+      break;
+    }
+    case kChunkFill: {
+      if (payload != 4) return bad(StreamError::kCorrupt, *pos, "a FILL chunk without its 4-byte value");
+      uint32_t word;
+      int r = read_in(reinterpret_cast<uint8_t*>(&word), 4, *pos);
+      if (r < 0) return r;
+      crc_.pattern(word, len);
+      r = word == 0 ? put_zeros(*pos, len) : put_pattern(word, *pos, len);
+      if (r < 0) return r;
+      break;
+    }
+    case kChunkDontCare: {
+      if (payload != 0) return bad(StreamError::kCorrupt, *pos, "a DONT_CARE chunk with a payload");
+      crc_.zeros(len);
+      int r = put_zeros(*pos, len);
+      if (r < 0) return r;
+      break;
+    }
+    case kChunkCrc32: {
+      if (payload != 4) return bad(StreamError::kCorrupt, *pos, "a CRC32 chunk without its 4-byte value");
+      uint32_t want;
+      int r = read_in(reinterpret_cast<uint8_t*>(&want), 4, *pos);
+      if (r < 0) return r;
+      uint32_t have = crc_.value();
+      if (want != have)
+        return bad(StreamError::kCrcMismatch, *pos, format("the data before byte %" PRIu64 " has CRC32 %08" PRIx64, *pos, have) + format(", the stream says %08" PRIx64, want));
+      s_.crc_checked = true;
+      return 0;
+    }
+    default:
+      return bad(StreamError::kCorrupt, *pos, format("unknown chunk type 0x%04" PRIx64, c.chunk_type));
+  }
+  *pos += len;
+  return tick(out_->settled(*pos));
+}
+
+int ImportJob::import_sparse() {
+  const StreamHeader& h = o_.header;
+  uint64_t image = static_cast<uint64_t>(h.total_blocks) * h.block_size;
+  if (image < o_.size || image - o_.size >= h.block_size)
+    return bad(StreamError::kSizeMismatch, 0, format("the stream holds an image of %" PRIu64 " bytes, the volume is to be %" PRIu64, image, o_.size));
+  uint8_t raw[64];
+  uint64_t pos = 0;
+  for (uint32_t i = 0; i < h.total_chunks; i++) {
+    int r = read_in(raw, h.chunk_header_size, pos);  // 12 bytes, or more: the rest skipped
+    if (r < 0) return r;
+    ChunkHeader c;
+    memcpy(&c, raw, sizeof c);
+    r = chunk(c, &pos);
+    if (r < 0) return r;
+    s_.chunks++;
+  }
+  if (pos != image)
+    return bad(StreamError::kTruncated, pos, format("the chunks cover %" PRIu64 " of the image's %" PRIu64 " bytes", pos, image));
+  return expect_end(pos);
+}
+
+int ImportJob::run() {
+  int r = prepare();
+  if (r == 0) r = o_.format == StreamFormat::kRaw ? import_raw() : import_sparse();
+  if (r == 0) r = out_->flush_hole();
+  if (r == 0 && o_.sync) {
+    r = retry_eintr([&] { return fsync(dst_); });
+    if (r < 0) return fail(r, "fsync", true);
+  }
+  if (r == 0 && progress_ != nullptr) progress_->report(1, o_.size, o_.size);
+  return r;
+}
+
+}  // namespace
+
+int read_sparse_header(int fd, StreamHeader* out, ImportFailure* f) {
+  SparseHeader h;
+  ssize_t got = read_full(fd, reinterpret_cast<uint8_t*>(&h), sizeof h);
+  if (got < 0) {
+    f->sys = {static_cast<int>(got), "read", false};
+    return static_cast<int>(got);
+  }
+  if (got == 0) return stream_fail(f, StreamError::kTruncated, 0, "the stream is empty");
+  if (static_cast<size_t>(got) < sizeof h || h.magic != kSparseMagic)
+    return stream_fail(f, StreamError::kCorrupt, 0, "not an Android sparse image (bad magic): use --format raw for plain bytes");
+  if (h.major_version != kSparseMajor)
+    return stream_fail(f, StreamError::kCorrupt, 0, format("sparse format version %" PRIu64 " is not supported (only 1)", h.major_version));
+  if (h.file_hdr_sz < kFileHeaderSize || h.chunk_hdr_sz < kChunkHeaderSize || h.chunk_hdr_sz > 64)
+    return stream_fail(f, StreamError::kCorrupt, 0, "the sparse header's sizes are invalid");
+  if (h.blk_sz == 0 || h.blk_sz % 4 != 0 || h.blk_sz > (64u << 20))
+    return stream_fail(f, StreamError::kCorrupt, 0, format("block size %" PRIu64 " is invalid (a multiple of 4 up to 64 MiB)", h.blk_sz));
+  out->block_size = h.blk_sz;
+  out->total_blocks = h.total_blks;
+  out->total_chunks = h.total_chunks;
+  out->chunk_header_size = h.chunk_hdr_sz;
+  out->exact_size = 0;
+  // Header bytes beyond the 28 defined: qvol's extension, or someone's we skip.
+  const size_t extra_size = h.file_hdr_sz - kFileHeaderSize;
+  size_t rest = extra_size;
+  uint8_t extra[256];
+  while (rest > 0) {
+    size_t step = rest < sizeof extra ? rest : sizeof extra;
+    got = read_full(fd, extra, step);
+    if (got < 0) {
+      f->sys = {static_cast<int>(got), "read", false};
+      return static_cast<int>(got);
+    }
+    if (static_cast<size_t>(got) < step) return stream_fail(f, StreamError::kTruncated, 0, "the stream ended in its header");
+    if (rest == extra_size && step >= kQvolExtSize) {
+      QvolHeaderExt ext;
+      memcpy(&ext, extra, sizeof ext);
+      if (ext.magic == kQvolExtMagic) out->exact_size = ext.exact_size;
+    }
+    rest -= step;
+  }
+  uint64_t image = static_cast<uint64_t>(h.total_blks) * h.blk_sz;
+  if (out->exact_size > image || (out->exact_size != 0 && image - out->exact_size >= h.blk_sz))
+    return stream_fail(f, StreamError::kCorrupt, 0, "qvol's size in the header does not fit the image");
+  return 0;
+}
+
+int run_import(int in_fd, int dst_fd, const ImportOptions& opts, ImportStats* stats,
+               ImportFailure* fail, PhaseProgress* progress) {
+  return ImportJob(in_fd, dst_fd, opts, stats, fail, progress).run();
+}
+
+}  // namespace qvol::sys
