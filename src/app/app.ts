@@ -22,6 +22,13 @@ export interface OpenOptions {
   lockTimeoutMs?: number;
   /** Told about things worth a line on stderr (the embedded pool falling back to copies). */
   warn?: (message: string) => void;
+  /**
+   * Read the registry without its lock, for work that changes no state (Qubes does not lock
+   * export either): a stream export must not wait for, or block, the import it feeds. The
+   * state file is replaced atomically, so a read sees one whole version. Such an app refuses
+   * to save.
+   */
+  readOnly?: boolean;
 }
 
 export interface StartedDevice extends BlockDevice {
@@ -47,7 +54,7 @@ export class QvolApp {
   static async open(options: OpenOptions = {}): Promise<QvolApp> {
     const home = options.home ?? qvolHome();
     await mkdir(home, { recursive: true, mode: 0o700 });
-    const lock = await acquireLock(join(home, 'lock'), options.lockTimeoutMs);
+    const lock = options.readOnly ? { release: async () => undefined, readOnly: true } : await acquireLock(join(home, 'lock'), options.lockTimeoutMs);
     try {
       const state = await loadState(join(home, 'state.json'));
       const app = new QvolApp(home, state, lock, new RunningMarkers(join(home, 'run')), options.warn ?? (() => undefined));
@@ -75,6 +82,7 @@ export class QvolApp {
   }
 
   private async save(): Promise<void> {
+    if ((this.lock as { readOnly?: boolean }).readOnly) throw new Error('qvol: internal error: a read-only registry cannot be saved');
     await saveState(join(this.home, 'state.json'), this.state);
   }
 

@@ -3,8 +3,8 @@ import { QvolApp } from '../app/app.js';
 import { UsageError } from '../model/errors.js';
 import type { CliIo } from './output.js';
 
-export function openApp<T>(io: CliIo, fn: (app: QvolApp) => Promise<T>): Promise<T> {
-  return QvolApp.with({ warn: (m) => io.stderr.write(`qvol: warning: ${m}\n`) }, fn);
+export function openApp<T>(io: CliIo, fn: (app: QvolApp) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
+  return QvolApp.with({ warn: (m) => io.stderr.write(`qvol: warning: ${m}\n`), ...options }, fn);
 }
 
 /** `work:private` -> ['work', 'private']. */

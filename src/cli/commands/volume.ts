@@ -1,14 +1,12 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import { Command } from 'commander';
 import type { QvolApp } from '../../app/app.js';
-import { copyVolume } from '../../io/copy.js';
 import { QubesValueError, UsageError } from '../../model/errors.js';
 import { parseBool } from '../../model/parse-bool.js';
 import type { Volume } from '../../model/volume.js';
 import { formatBytes, parseSize } from '../../util/size.js';
 import { openApp, parseVolumeRef, table } from '../context.js';
 import { printJson, type CliIo } from '../output.js';
+import { exportCommand, importCommand } from './volume-stream.js';
 
 /** A volume size: bytes with an optional suffix, whole 512-byte sectors. */
 function volumeSize(text: string): number {
@@ -121,54 +119,7 @@ export function volumeCommand(io: CliIo): Command {
       else io.stdout.write(`${ref} ${key}=${value}\n`);
     });
 
-  volume.command('export').argument('<vm:volume>', 'volume')
-    .description('Write the committed data of a volume (the pre-start data of a running one) as raw bytes.')
-    .option('-o, --output <file>', 'a file or device (sparse copy); default: standard output')
-    .option('--json', 'print the result as JSON (needs --output)')
-    .action(async (ref: string, flags: { output?: string; json?: boolean }) => {
-      const [vm, name] = parseVolumeRef(ref);
-      const result = await openApp(io, async (app) => {
-        const v = app.getVolume(vm, name);
-        const path = await v.export();
-        try {
-          if (flags.output) return await copyVolume(path, flags.output, { size: v.size });
-          await pipeline(createReadStream(path), io.stdout);
-          return undefined;
-        } finally {
-          await v.exportEnd(path);
-        }
-      });
-      if (flags.json && result) printJson(io, result);
-    });
-
-  volume.command('import').argument('<vm:volume>', 'volume')
-    .description('Replace a stopped volume\'s data with raw bytes; committed only when all of it arrived.')
-    .option('-i, --input <file>', 'a file or device (sparse copy); default: standard input')
-    .option('--size <bytes>', 'the new size of the volume (default: the input file\'s, or the volume\'s)')
-    .option('--json', 'print the result as JSON')
-    .action(async (ref: string, flags: { input?: string; size?: string; json?: boolean }) => {
-      const [vm, name] = parseVolumeRef(ref);
-      const size = flags.size === undefined ? undefined : volumeSize(flags.size);
-      const result = await openApp(io, async (app) => {
-        await app.requireHalted(vm);
-        const v = app.getVolume(vm, name);
-        const target = await v.importData(size ?? v.size);
-        let ok = false;
-        try {
-          if (flags.input) {
-            await copyVolume(flags.input, target, { ...(size === undefined ? {} : { size }), replaceSource: false });
-          } else {
-            await pipeline(process.stdin, createWriteStream(target, { flags: 'r+' }));
-          }
-          ok = true;
-        } finally {
-          await v.importDataEnd(ok);
-          await app.saveVolume(vm);
-        }
-        return { volume: ref, size: v.size };
-      });
-      if (flags.json) printJson(io, result);
-      else io.stdout.write(`${ref} imported (${formatBytes(result.size)})\n`);
-    });
+  volume.addCommand(exportCommand(io));
+  volume.addCommand(importCommand(io, volumeSize));
   return volume;
 }

@@ -1,0 +1,163 @@
+/**
+ * `qvol volume export` and `qvol volume import`: a volume to and from a file or a pipe, in
+ * the raw, sparse (Android sparse image) or zfs format. The data moves in native code; this
+ * file picks the ends, the size and the words of the summary.
+ */
+import { constants } from 'node:fs';
+import { open, unlink } from 'node:fs/promises';
+import { isatty } from 'node:tty';
+import { Command, Option } from 'commander';
+import { publish, tempPathFor } from '../../io/atomic.js';
+import { copyVolume } from '../../io/copy.js';
+import { STREAM_FORMATS, type StreamFormat, type StreamSummary } from '../../io/streams/format.js';
+import { exportVolumeStream, importVolumeFile, importVolumeStream, importVolumeStreamFile } from '../../io/streams/volume-stream.js';
+import { UsageError } from '../../model/errors.js';
+import { formatBytes } from '../../util/size.js';
+import { openApp, parseVolumeRef } from '../context.js';
+import { printJson, type CliIo } from '../output.js';
+import { progressBar } from '../progress.js';
+
+function describe(ref: string, verb: string, r: StreamSummary): string {
+  const parts = [`${formatBytes(r.size)} volume`, `${formatBytes(r.dataBytes)} data`];
+  if (r.holeBytes > 0) parts.push(`${formatBytes(r.holeBytes)} holes`);
+  const rate = r.seconds > 0 ? ` (${formatBytes(r.rate)}/s)` : '';
+  return `${ref} ${verb} as ${r.format}: ${parts.join(', ')}; ${formatBytes(r.bytes)} through the stream in ${r.seconds.toFixed(2)} s${rate} by ${r.method}\n`;
+}
+
+/**
+ * Where the summary goes: stdout, unless the data does; then JSON goes to stderr, and the
+ * line only to a terminal (a script's stderr stays quiet, as with zfs send).
+ */
+function report(io: CliIo, dataOnStdout: boolean, json: boolean | undefined, value: object, line: string): void {
+  const out: CliIo = dataOnStdout ? { stdout: io.stderr, stderr: io.stderr } : io;
+  if (json) printJson(out, value);
+  else if (!dataOnStdout || io.stderr.isTTY) out.stdout.write(line);
+}
+
+function isStdio(path: string | undefined): boolean {
+  return path === undefined || path === '-';
+}
+
+function formatOption(): Option {
+  return new Option('-f, --format <format>', 'raw: the plain bytes; sparse: an Android sparse image (holes and zero runs stay out of the stream, CRC32 checked); zfs: zfs send/recv, ZFS volumes at both ends')
+    .choices([...STREAM_FORMATS]).default('raw');
+}
+
+interface ExportFlags {
+  format: StreamFormat;
+  output?: string;
+  crc: boolean;
+  since?: string;
+  json?: boolean;
+  progress: boolean;
+}
+
+export function exportCommand(io: CliIo): Command {
+  return new Command('export').argument('<vm:volume>', 'volume')
+    .summary('write a volume\'s committed data to a file or a pipe')
+    .description(
+      'Write the committed data of a volume (the pre-start data of a running one, from a stable\n' +
+      'snapshot or clone, never the live image) to a file or to standard output.\n\n' +
+      'raw writes the plain bytes (pipe it to dd or anything that reads an image); to a file it\n' +
+      'is a sparse copy (holes stay holes, reflinked where the filesystem can). sparse writes an\n' +
+      'Android sparse image: data blocks as RAW chunks, zero runs as DONT_CARE, repeated words\n' +
+      'as FILL, and a CRC32 of the whole image at the end; simg2img reads it. zfs writes the\n' +
+      '`zfs send` stream of the committed snapshot (with --since, an incremental one).\n\n' +
+      'To a pipe the data moves by splice (page references, no copy) and holes by zero pages;\n' +
+      'the summary then goes to standard error.')
+    .addOption(formatOption())
+    .option('-o, --output <file>', 'a file, or - for standard output (the default)')
+    .option('--no-crc', 'sparse: leave out the CRC32 chunk')
+    .option('--since <revision>', 'zfs: an incremental stream from this revision or snapshot')
+    .option('--no-progress', 'no progress bar on a terminal')
+    .option('--json', 'print a summary as JSON (bytes, data, holes, rate, method)')
+    .addHelpText('after', '\nExamples:\n  qvol volume export work:private -f sparse | ssh backup qvol volume import work:private -f sparse\n  qvol volume export work:private -o private.img\n  qvol volume export work:root -f sparse -o root.simg && simg2img root.simg root.img')
+    .action(async (ref: string, flags: ExportFlags) => {
+      const [vm, name] = parseVolumeRef(ref);
+      const toStdout = isStdio(flags.output);
+      if (toStdout && isatty(1)) throw new UsageError('Refusing to write a volume to a terminal: pipe it, or use -o FILE.');
+      const bar = progressBar(io, 'export', flags.progress && !flags.json);
+      const options = { format: flags.format, crc: flags.crc, ...(flags.since === undefined ? {} : { since: flags.since }), onProgress: bar.update };
+      const result = await openApp(io, async (app) => {
+        const v = app.getVolume(vm, name);
+        if (toStdout) return exportVolumeStream(v, 1, { ...options, outPath: 'standard output' });
+        const output = flags.output!;
+        if (flags.format === 'raw') {
+          const path = await v.export();
+          try {
+            const started = process.hrtime.bigint();
+            const r = await copyVolume(path, output, { size: v.size, onProgress: bar.update });
+            const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+            const holeBytes = r.bytesSkipped + r.bytesZeroed;
+            return { format: 'raw' as const, bytes: r.size, size: r.size, dataBytes: r.size - holeBytes, holeBytes, seconds, rate: seconds > 0 ? Math.round(r.size / seconds) : 0, method: r.method };
+          } finally {
+            await v.exportEnd(path);
+          }
+        }
+        // A stream file appears whole or not at all.
+        const temp = tempPathFor(output);
+        const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+        try {
+          const r = await exportVolumeStream(v, fh.fd, { ...options, outPath: output });
+          await fh.sync();
+          await fh.close();
+          await publish(temp, output);
+          return r;
+        } catch (err) {
+          await fh.close().catch(() => undefined);
+          await unlink(temp).catch(() => undefined);
+          throw err;
+        }
+      }, { readOnly: true }).finally(() => bar.done());
+      report(io, toStdout, flags.json, { volume: ref, ...result }, describe(ref, 'exported', result));
+    });
+}
+
+interface ImportFlags {
+  format: StreamFormat;
+  input?: string;
+  size?: string;
+  json?: boolean;
+  progress: boolean;
+}
+
+export function importCommand(io: CliIo, volumeSize: (text: string) => number): Command {
+  return new Command('import').argument('<vm:volume>', 'volume')
+    .summary('replace a stopped volume\'s data from a file or a pipe')
+    .description(
+      'Replace the data of a stopped volume with what a file or standard input holds, in the\n' +
+      'raw, sparse or zfs format (see `qvol volume export --help`). The data goes into the\n' +
+      'driver\'s import target and is committed only when the whole stream arrived and checked:\n' +
+      'its size, its chunks and, when it carries one, its CRC32. A short, long or corrupt stream\n' +
+      'is refused with the byte where it went wrong, and the volume is unchanged.\n\n' +
+      'The size is, in order: --size (the stream must hold exactly that many bytes), the size\n' +
+      'a qvol sparse stream records, the input file\'s size (raw), the sparse image\'s whole\n' +
+      'blocks, or the volume\'s current size (raw from a pipe).')
+    .addOption(formatOption())
+    .option('-i, --input <file>', 'a file or block device, or - for standard input (the default)')
+    .option('--size <bytes>', 'the size the volume gets (10G, 512M); the stream must match it')
+    .option('--no-progress', 'no progress bar on a terminal')
+    .option('--json', 'print a summary as JSON')
+    .addHelpText('after', '\nExamples:\n  qvol volume export a:private -f sparse | qvol volume import b:private -f sparse\n  img2simg disk.img /dev/stdout | qvol volume import work:root -f sparse\n  qvol volume import work:private -i private.img')
+    .action(async (ref: string, flags: ImportFlags) => {
+      const [vm, name] = parseVolumeRef(ref);
+      const size = flags.size === undefined ? undefined : volumeSize(flags.size);
+      const fromStdin = isStdio(flags.input);
+      if (fromStdin && isatty(0)) throw new UsageError('No input: pipe a stream in, or use -i FILE.');
+      const bar = progressBar(io, 'import', flags.progress && !flags.json);
+      const result = await openApp(io, async (app) => {
+        await app.requireHalted(vm);
+        const v = app.getVolume(vm, name);
+        const base = { format: flags.format, ...(size === undefined ? {} : { size }), onProgress: bar.update };
+        let r: StreamSummary;
+        if (fromStdin) {
+          r = await importVolumeStream(v, 0, { ...base, inPath: 'standard input' });
+        } else {
+          r = flags.format === 'raw' ? await importVolumeFile(v, flags.input!, base) : await importVolumeStreamFile(v, flags.input!, base);
+        }
+        await app.saveVolume(vm);
+        return r;
+      }).finally(() => bar.done());
+      report(io, false, flags.json, { volume: ref, ...result }, describe(ref, 'imported', result));
+    });
+}

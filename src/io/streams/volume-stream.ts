@@ -1,0 +1,141 @@
+/**
+ * Volumes in and out of streams, with the Qubes semantics around the data path: an export
+ * reads the volume's committed state (export() gives a stable path: the committed image,
+ * or a clone of the committed snapshot; the pre-start data of a running VM), and an import
+ * writes into import_data's target and commits with import_data_end only when the whole
+ * stream arrived and validated. The `zfs` format is the driver's own (zfs send / recv).
+ */
+import type { Volume } from '../../model/volume.js';
+import { StreamError, UsageError } from '../../model/errors.js';
+import { formatBytes } from '../../util/size.js';
+import { copyVolume } from '../copy.js';
+import { openSource } from '../copy-target.js';
+import type { CopyProgress } from '../progress.js';
+import { exportStream, type StreamExportResult } from './export.js';
+import { summarize, type StreamFormat, type StreamSummary } from './format.js';
+import { importStream, readStreamHeader, sparseImageSize, type StreamImportResult } from './import.js';
+
+/** A volume that moves in its storage's own stream format (ZFS: zfs send / zfs recv). */
+export interface NativeStreamVolume {
+  sendStream(outFd: number, options: { since?: string | undefined }): Promise<StreamSummary>;
+  receiveStream(inFd: number, options: { size?: number | undefined }): Promise<StreamSummary>;
+}
+
+function nativeStreams(volume: Volume): NativeStreamVolume {
+  const v = volume as Partial<NativeStreamVolume>;
+  if (typeof v.sendStream !== 'function' || typeof v.receiveStream !== 'function') {
+    throw new UsageError(`Volume ${volume.vid} is in a ${volume.pool.driver} pool: the zfs format needs a ZFS volume at both ends; use raw or sparse.`);
+  }
+  return v as NativeStreamVolume;
+}
+
+export interface VolumeExportOptions {
+  format: StreamFormat;
+  /** sparse: end with a CRC32 chunk (default true). */
+  crc?: boolean;
+  /** zfs: an incremental stream from this revision (or snapshot name) to the committed state. */
+  since?: string;
+  outPath?: string;
+  signal?: AbortSignal;
+  onProgress?: (p: CopyProgress) => void;
+}
+
+export async function exportVolumeStream(volume: Volume, outFd: number, options: VolumeExportOptions): Promise<StreamExportResult | StreamSummary> {
+  if (options.format === 'zfs') return nativeStreams(volume).sendStream(outFd, { since: options.since });
+  if (options.since !== undefined) throw new UsageError('--since needs --format zfs: raw and sparse streams are always whole.');
+  const path = await volume.export();
+  try {
+    return await exportStream(path, outFd, {
+      format: options.format,
+      ...(options.crc === undefined ? {} : { crc: options.crc }),
+      ...(options.outPath === undefined ? {} : { outPath: options.outPath }),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+  } finally {
+    await volume.exportEnd(path);
+  }
+}
+
+export interface VolumeImportOptions {
+  format: StreamFormat;
+  /** The size the caller declares (Qubes' ImportWithSize): the stream must match it. */
+  size?: number;
+  /** raw from a regular file: its size, the default when no size is declared. */
+  inputSize?: number;
+  inPath?: string;
+  signal?: AbortSignal;
+  onProgress?: (p: CopyProgress) => void;
+}
+
+function sizeMismatch(inPath: string, given: number, held: number): StreamError {
+  return new StreamError('STREAM_SIZE_MISMATCH',
+    `Import from '${inPath}' refused: the stream holds ${held} bytes (${formatBytes(held)}) but the size given is ${given} (${formatBytes(given)}); the volume is unchanged.`, 0);
+}
+
+/** import_data, `fill`, then import_data_end: committed only if `fill` resolved. */
+async function intoImportTarget<T>(volume: Volume, size: number, fill: (target: string) => Promise<T>): Promise<T> {
+  const target = await volume.importData(size);
+  let ok = false;
+  try {
+    const result = await fill(target);
+    ok = true;
+    return result;
+  } finally {
+    await volume.importDataEnd(ok);
+  }
+}
+
+/** The size the import gives the volume; the size given must match what the input holds. */
+function importSize(volume: Volume, inPath: string, given: number | undefined, held: number | undefined, fallback?: number): number {
+  if (given !== undefined && held !== undefined && given !== held) throw sizeMismatch(inPath, given, held);
+  return given ?? held ?? fallback ?? volume.size;
+}
+
+export async function importVolumeStream(volume: Volume, inFd: number, options: VolumeImportOptions): Promise<StreamImportResult | StreamSummary> {
+  const inPath = options.inPath ?? `fd ${inFd}`;
+  const format = options.format;
+  if (format === 'zfs') return nativeStreams(volume).receiveStream(inFd, { size: options.size });
+  const header = format === 'sparse' ? await readStreamHeader(inFd, inPath) : undefined;
+  // What the stream says it holds: exact for raw files and qvol's sparse images.
+  const held = header ? (header.exactSize || undefined) : options.inputSize;
+  const size = importSize(volume, inPath, options.size, held, header ? sparseImageSize(header) : undefined);
+  return intoImportTarget(volume, size, (target) => importStream(inFd, target, {
+    format,
+    size,
+    ...(header ? { header } : {}),
+    targetIsZero: volume.importTargetReadsZero,
+    inPath,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  }));
+}
+
+/** A sparse or zfs stream from a file. */
+export async function importVolumeStreamFile(volume: Volume, path: string, options: VolumeImportOptions): Promise<StreamImportResult | StreamSummary> {
+  const input = await openSource(path);
+  try {
+    return await importVolumeStream(volume, input.handle.fd, { ...options, inPath: input.path });
+  } finally {
+    await input.handle.close();
+  }
+}
+
+/**
+ * Raw data from a file or block device: the copy engine reads only its data extents and
+ * clones or copies in-kernel where it can. The size given must be the input's.
+ */
+export async function importVolumeFile(volume: Volume, path: string, options: Omit<VolumeImportOptions, 'format'>): Promise<StreamSummary> {
+  const started = process.hrtime.bigint();
+  const input = await openSource(path);
+  await input.handle.close();
+  const size = importSize(volume, input.path, options.size, input.size);
+  const r = await intoImportTarget(volume, size, (target) => copyVolume(input.path, target, {
+    size,
+    targetIsZero: volume.importTargetReadsZero,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  }));
+  const holeBytes = r.bytesSkipped + r.bytesZeroed;
+  return summarize('raw', { bytes: size - holeBytes, size, dataBytes: size - holeBytes, holeBytes, method: r.method }, started);
+}
