@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, the tools the tests and benchmarks use: filesystems to
-# test on (btrfs, XFS, ext4), loop devices, and the peers we measure against (qemu-img).
+# test on (btrfs, XFS, ext4), loop devices, the Android sparse tools that check our sparse
+# streams (simg2img, img2simg), and the peers we measure against (qemu-img, pv).
 # Does nothing for what is already there; needs root for anything missing.
 set -euo pipefail
 declare -A PACKAGE=(
   [mkfs.btrfs]=btrfs-progs [mkfs.xfs]=xfsprogs [mkfs.ext4]=e2fsprogs
   [losetup]=mount [findmnt]=util-linux [qemu-img]=qemu-utils [cmp]=diffutils
+  [simg2img]=android-sdk-libsparse-utils [img2simg]=android-sdk-libsparse-utils [pv]=pv
 )
 missing=()
 for tool in "${!PACKAGE[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 || missing+=("${PACKAGE[$tool]}")
 done
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "install-deps: missing ${missing[*]}; run as root to install them (apt-get)" >&2
