@@ -63,8 +63,16 @@ describe('qvol registry verbs', () => {
     expect((await json('volume', 'info', 'twin:private')).revisions_to_keep).toBe(3);
     const file = join(home, 'export.img');
     await json('volume', 'export', 'solo:private', '-o', file);
-    await json('volume', 'import', 'twin:private', '-i', file, '--size', '32M');
-    expect((await json('volume', 'info', 'twin:private')).size).toBe(32 * 2 ** 20);
+    // --size declares what the input holds (ImportWithSize): a different size is refused
+    const before = stateText();
+    const wrong = await qvol('volume', 'import', 'twin:private', '-i', file, '--size', '32M');
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toContain('the size given is 33554432');
+    expect(stateText()).toBe(before);
+    await json('volume', 'resize', 'solo:private', '96M');
+    await json('volume', 'export', 'solo:private', '-o', file);
+    await json('volume', 'import', 'twin:private', '-i', file);
+    expect((await json('volume', 'info', 'twin:private')).size).toBe(96 * 2 ** 20);
   });
 
   describe('refuses, changing nothing', () => {
