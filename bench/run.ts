@@ -14,6 +14,7 @@ import { crossFsCopy } from './workloads/cross-fs-copy.js';
 import { deviceCopy } from './workloads/device-copy.js';
 import { reflinkCopy } from './workloads/reflink-copy.js';
 import { sparseCopy } from './workloads/sparse-copy.js';
+import { streamPipe } from './workloads/stream-pipe.js';
 import { thickCopy } from './workloads/thick-copy.js';
 import { vmLifecycle } from './workloads/vm-lifecycle.js';
 import { crossFsClone } from './workloads/vm-clone.js';
@@ -32,6 +33,8 @@ const workloads: Array<{ w: Workload; needsRoot: boolean }> = [
   { w: reflinkCopy('xfs'), needsRoot: true },
   { w: crossFsCopy, needsRoot: true },
   { w: deviceCopy, needsRoot: true },
+  { w: streamPipe('sparse'), needsRoot: true },
+  { w: streamPipe('raw'), needsRoot: true },
 ];
 
 function row(cells: string[], widths: number[]): string {
@@ -47,7 +50,8 @@ function table(results: Result[]): string {
     lines.push(row([r.contender, r.min.toFixed(3), r.median.toFixed(3), r.max.toFixed(3), ratio(ours.min, r.min),
       ratio(ours.median, r.median), formatBytes(r.allocatedBytes), r.equal ? 'yes' : 'NO'], widths));
   }
-  const notes = [ours.detail && `qvol took the ${ours.detail} rung`, ours.check].filter(Boolean);
+  const said = ours.detail && (ours.detail.includes(' ') ? `qvol: ${ours.detail}` : `qvol took the ${ours.detail} rung`);
+  const notes = [said, ours.check].filter(Boolean);
   if (notes.length > 0) lines.push(`  ${notes.join('; ')}`);
   return lines.join('\n');
 }
