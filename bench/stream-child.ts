@@ -4,10 +4,9 @@
  * qvol volume import` does without the two Node start-ups (the harness compares data paths).
  * Prints {seconds, detail} as JSON; a small warm-up stream runs first.
  */
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { throughFifo } from '../test/helpers/fifo.js';
 import { exportStream } from '../src/io/streams/export.js';
 import { importStream, readStreamHeader } from '../src/io/streams/import.js';
 import { openSource } from '../src/io/copy-target.js';
@@ -15,24 +14,13 @@ import { openSource } from '../src/io/copy-target.js';
 const [src, dst, format] = process.argv.slice(2) as [string, string, 'raw' | 'sparse'];
 
 async function stream(from: string, to: string) {
-  const dir = mkdtempSync(join(dirname(to), '.fifo-'));
-  const fifo = join(dir, 'pipe');
-  execFileSync('mkfifo', [fifo]);
-  try {
-    const size = await openSource(from).then(async (s) => { await s.handle.close(); return s.size; });
-    const [reader, writer] = await Promise.all([open(fifo, 'r'), open(fifo, 'w')]);
-    closeSync(openSync(to, 'w'));
-    try {
-      const exporting = exportStream(from, writer.fd, { format }).finally(() => writer.close());
-      const header = format === 'sparse' ? await readStreamHeader(reader.fd) : undefined;
-      const [out] = await Promise.all([exporting, importStream(reader.fd, to, { format, size, ...(header ? { header } : {}) })]);
-      return out;
-    } finally {
-      await reader.close();
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const size = await openSource(from).then(async (s) => { await s.handle.close(); return s.size; });
+  closeSync(openSync(to, 'w'));
+  const [out] = await throughFifo(dirname(to), (fd) => exportStream(from, fd, { format }), async (fd) => {
+    const header = format === 'sparse' ? await readStreamHeader(fd) : undefined;
+    return importStream(fd, to, { format, size, ...(header ? { header } : {}) });
+  });
+  return out;
 }
 
 const warm = join(dirname(dst), `.qvol-warmup-${process.pid}`);

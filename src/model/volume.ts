@@ -48,6 +48,18 @@ export interface BlockDevice {
   devtype: 'disk' | 'cdrom';
 }
 
+/**
+ * How a volume's data came over from another volume: shared extents (reflink), a ZFS clone
+ * of a snapshot, a ZFS send/receive stream, or the copy engine's in-kernel copy or its
+ * read / zero-check / write loop.
+ */
+export type ImportMethod = 'reflink' | 'zfs clone' | 'zfs send/recv' | 'copy_file_range' | 'sparse copy';
+
+/** The copy engine's rung, as an ImportMethod. */
+export function importMethodName(method: 'clone' | 'copy_file_range' | 'readwrite'): ImportMethod {
+  return method === 'clone' ? 'reflink' : method === 'copy_file_range' ? 'copy_file_range' : 'sparse copy';
+}
+
 export abstract class Volume {
   readonly name: string;
   readonly vid: string;
@@ -176,6 +188,8 @@ export abstract class Volume {
   async exportEnd(_path: string): Promise<void> {}
   /** A writable path whose contents replace the volume's, `size` bytes, after create(). */
   async importData(_size: number): Promise<string> { this.notImplemented('import_data'); }
+  /** How the last importVolume() moved the data, for reports: see ImportMethod. */
+  importMethod: ImportMethod | undefined;
   /** Whether the path importData() gives already reads zero everywhere (a new zvol), so an
    * import writes only data. A regular file is emptied by the importer itself. */
   get importTargetReadsZero(): boolean { return false; }

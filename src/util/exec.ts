@@ -2,7 +2,7 @@
  * The one way qvol runs external tools: execa with `LC_ALL=C`, no shell, stdin closed, a
  * timeout, and failures as ExternalCommandError with the command's facts.
  */
-import { execa } from 'execa';
+import { execa, type Options } from 'execa';
 import { QvolError } from '../model/errors.js';
 
 export class ExternalCommandError extends QvolError {
@@ -40,5 +40,50 @@ export async function run(file: string, args: readonly string[], options: RunOpt
   } catch (err) {
     const e = err as { exitCode?: number; stderr?: string };
     throw new ExternalCommandError(command, e.exitCode ?? -1, e.stderr ?? String(err), err);
+  }
+}
+
+export interface StreamEnds {
+  /** A file descriptor the tool reads as its stdin (a pipe, a file): handed over, not copied. */
+  stdin?: number;
+  /** A file descriptor the tool writes its stdout to. */
+  stdout?: number;
+}
+
+/**
+ * Runs a tool whose stdin or stdout is a stream of bulk data: the fds go to the child as
+ * they are, so the data never passes through this process. No timeout (a stream takes as
+ * long as it takes); resolves to the tool's stderr.
+ */
+export async function runStreaming(file: string, args: readonly string[], ends: StreamEnds): Promise<string> {
+  const command = [file, ...args].join(' ');
+  try {
+    // execa hands a numeric fd to the child as is (its types admit only 0-2 by name).
+    const options = { env: { LC_ALL: 'C' }, stdin: ends.stdin ?? 'ignore', stdout: ends.stdout ?? 'ignore', stripFinalNewline: true } as unknown as Options;
+    const result = await execa(file, args, options);
+    return String(result.stderr);
+  } catch (err) {
+    const e = err as { exitCode?: number; stderr?: string };
+    throw new ExternalCommandError(command, e.exitCode ?? -1, e.stderr ?? String(err), err);
+  }
+}
+
+/**
+ * `a | b` through a kernel pipe between the two tools (bash, pipefail: either failing fails
+ * the whole), argv passed as positional parameters, never parsed by a shell.
+ */
+export async function runPipeline(a: readonly string[], b: readonly string[]): Promise<string> {
+  const script = 'set -o pipefail; n=$1; shift; "${@:1:n}" | "${@:n+1}"';
+  try {
+    const result = await execa('bash', ['-c', script, 'qvol-pipe', String(a.length), ...a, ...b], {
+      env: { LC_ALL: 'C' },
+      stdin: 'ignore',
+      stdout: 'ignore',
+      stripFinalNewline: true,
+    });
+    return result.stderr;
+  } catch (err) {
+    const e = err as { exitCode?: number; stderr?: string };
+    throw new ExternalCommandError(`${a.join(' ')} | ${b.join(' ')}`, e.exitCode ?? -1, e.stderr ?? String(err), err);
   }
 }

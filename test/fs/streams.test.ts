@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportStream, type StreamExportOptions } from '../../src/io/streams/export.js';
 import { importStream, readStreamHeader, sparseImageSize, type StreamImportOptions } from '../../src/io/streams/import.js';
 import { StreamError } from '../../src/model/errors.js';
+import { throughFifo } from '../helpers/fifo.js';
 import { allocated, makeSparseFile, sameBytes } from '../helpers/files.js';
 import { fsTierBlocker, hasCommand, skipReason } from '../helpers/gates.js';
 
@@ -37,19 +38,13 @@ function mixedImage(size = 8 * MiB + 512): string {
 
 /** Export `src` into a FIFO while importing from it into `dst`: a real pipe, both ends native. */
 async function throughPipe(src: string, dst: string, format: 'raw' | 'sparse', exportOptions: Partial<StreamExportOptions> = {}, importOptions: Partial<StreamImportOptions> = {}) {
-  const fifo = path('fifo');
-  execFileSync('mkfifo', [fifo]);
-  const [reader, writer] = await Promise.all([open(fifo, 'r'), open(fifo, 'w')]);
   const size = statSync(src).size;
   closeSync(openSync(dst, 'w'));
-  try {
-    const exporting = exportStream(src, writer.fd, { format, ...exportOptions }).finally(() => writer.close());
-    const header = format === 'sparse' ? await readStreamHeader(reader.fd) : undefined;
-    const [exported, imported] = await Promise.all([exporting, importStream(reader.fd, dst, { format, size, ...(header ? { header } : {}), ...importOptions })]);
-    return { exported, imported };
-  } finally {
-    await reader.close();
-  }
+  const [exported, imported] = await throughFifo(dir, (fd) => exportStream(src, fd, { format, ...exportOptions }), async (fd) => {
+    const header = format === 'sparse' ? await readStreamHeader(fd) : undefined;
+    return importStream(fd, dst, { format, size, ...(header ? { header } : {}), ...importOptions });
+  });
+  return { exported, imported };
 }
 
 async function exportToFile(src: string, format: 'raw' | 'sparse', options: Partial<StreamExportOptions> = {}): Promise<string> {

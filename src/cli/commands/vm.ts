@@ -61,13 +61,20 @@ export function vmCommand(io: CliIo): Command {
     });
 
   vm.command('clone').argument('<src>', 'VM to clone').argument('<dst>', 'name of the new VM')
-    .description('A new VM with the same class, template and data. Within a reflink pool the data is\ncloned; into another pool it is copied by the sparse copy engine.')
+    .description('A new VM with the same class, template and data. Each volume takes the fastest\n' +
+      'correct path, and the command says which: reflink (shared extents, same filesystem),\n' +
+      'zfs clone (same zpool), zfs send/recv (another zpool), else the sparse copy engine from\n' +
+      'the source\'s export to the target (copy_file_range, or sparse copy: holes never filled).')
     .option('-P, --pool <pool>', 'pool for the new VM\'s own volumes (default: the source\'s)')
-    .option('--json', 'print the new VM as JSON')
+    .option('--json', 'print the new VM as JSON, with how each volume\'s data came over')
     .action(async (src: string, dst: string, flags: { pool?: string; json?: boolean }) => {
-      const record = await openApp(io, (app) => app.cloneVm(src, dst, flags.pool ? { pool: flags.pool } : {}));
-      if (flags.json) printJson(io, record);
-      else io.stdout.write(`VM ${dst} cloned from ${src}\n`);
+      const { record, copied } = await openApp(io, async (app) => {
+        const made = await app.cloneVm(src, dst, flags.pool ? { pool: flags.pool } : {});
+        const paths = [...app.volumesOf(dst)].flatMap(([name, v]) => (v.importMethod ? [[name, v.importMethod] as const] : []));
+        return { record: made, copied: Object.fromEntries(paths) };
+      });
+      if (flags.json) printJson(io, { ...record, copied });
+      else io.stdout.write(`VM ${dst} cloned from ${src}${Object.keys(copied).length > 0 ? ` (${Object.entries(copied).map(([n, m]) => `${n}: ${m}`).join(', ')})` : ''}\n`);
     });
   return vm;
 }

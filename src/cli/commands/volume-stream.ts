@@ -48,6 +48,7 @@ interface ExportFlags {
   output?: string;
   crc: boolean;
   since?: string;
+  revision?: string;
   json?: boolean;
   progress: boolean;
 }
@@ -68,7 +69,8 @@ export function exportCommand(io: CliIo): Command {
     .addOption(formatOption())
     .option('-o, --output <file>', 'a file, or - for standard output (the default)')
     .option('--no-crc', 'sparse: leave out the CRC32 chunk')
-    .option('--since <revision>', 'zfs: an incremental stream from this revision or snapshot')
+    .option('--since <revision>', 'zfs: an incremental stream from this revision or snapshot (the target must hold it)')
+    .option('--revision <revision>', 'zfs: send this revision instead of the committed state')
     .option('--no-progress', 'no progress bar on a terminal')
     .option('--json', 'print a summary as JSON (bytes, data, holes, rate, method)')
     .addHelpText('after', '\nExamples:\n  qvol volume export work:private -f sparse | ssh backup qvol volume import work:private -f sparse\n  qvol volume export work:private -o private.img\n  qvol volume export work:root -f sparse -o root.simg && simg2img root.simg root.img')
@@ -77,7 +79,10 @@ export function exportCommand(io: CliIo): Command {
       const toStdout = isStdio(flags.output);
       if (toStdout && isatty(1)) throw new UsageError('Refusing to write a volume to a terminal: pipe it, or use -o FILE.');
       const bar = progressBar(io, 'export', flags.progress && !flags.json);
-      const options = { format: flags.format, crc: flags.crc, ...(flags.since === undefined ? {} : { since: flags.since }), onProgress: bar.update };
+      const options = {
+        format: flags.format, crc: flags.crc, onProgress: bar.update,
+        ...(flags.since === undefined ? {} : { since: flags.since }), ...(flags.revision === undefined ? {} : { revision: flags.revision }),
+      };
       const result = await openApp(io, async (app) => {
         const v = app.getVolume(vm, name);
         if (toStdout) return exportVolumeStream(v, 1, { ...options, outPath: 'standard output' });
@@ -117,6 +122,7 @@ interface ImportFlags {
   format: StreamFormat;
   input?: string;
   size?: string;
+  incremental?: boolean;
   json?: boolean;
   progress: boolean;
 }
@@ -136,6 +142,7 @@ export function importCommand(io: CliIo, volumeSize: (text: string) => number): 
     .addOption(formatOption())
     .option('-i, --input <file>', 'a file or block device, or - for standard input (the default)')
     .option('--size <bytes>', 'the size the volume gets (10G, 512M); the stream must match it')
+    .option('--incremental', 'zfs: apply an incremental stream (export --since) to the volume in place')
     .option('--no-progress', 'no progress bar on a terminal')
     .option('--json', 'print a summary as JSON')
     .addHelpText('after', '\nExamples:\n  qvol volume export a:private -f sparse | qvol volume import b:private -f sparse\n  img2simg disk.img /dev/stdout | qvol volume import work:root -f sparse\n  qvol volume import work:private -i private.img')
@@ -148,7 +155,7 @@ export function importCommand(io: CliIo, volumeSize: (text: string) => number): 
       const result = await openApp(io, async (app) => {
         await app.requireHalted(vm);
         const v = app.getVolume(vm, name);
-        const base = { format: flags.format, ...(size === undefined ? {} : { size }), onProgress: bar.update };
+        const base = { format: flags.format, ...(size === undefined ? {} : { size }), incremental: flags.incremental === true, onProgress: bar.update };
         let r: StreamSummary;
         if (fromStdin) {
           r = await importVolumeStream(v, 0, { ...base, inPath: 'standard input' });

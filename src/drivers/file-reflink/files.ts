@@ -5,7 +5,7 @@
  */
 import { link, mkdir, open, rmdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { copyVolume } from '../../io/copy.js';
+import { copyVolume, type CopyMethod } from '../../io/copy.js';
 import { atomicReplace, fsyncDir, removeDurably, renameDurably } from '../../io/atomic.js';
 import { hasCode } from '../../native/errors.js';
 import { durableStep } from '../../util/crash.js';
@@ -80,13 +80,15 @@ export async function hardlinkFile(from: string, to: string): Promise<void> {
  * copy otherwise), published atomically. `size` sets the result's size; `copyMtime` gives
  * it `from`'s mtime (ns), as the precache needs.
  */
-export async function copyFile(from: string, to: string, options: { size?: number; copyMtime?: boolean } = {}): Promise<void> {
+/** Copies a volume image; resolves to how the data moved ('clone' is a reflink). */
+export async function copyFile(from: string, to: string, options: { size?: number; copyMtime?: boolean } = {}): Promise<CopyMethod> {
   await createDir(dirname(to));
-  await copyVolume(from, to, {
+  const { method } = await copyVolume(from, to, {
     ...(options.size === undefined ? {} : { size: options.size }),
     preserveMtime: options.copyMtime === true,
     mode: 0o600,
     replaceSource: true,
   });
   durableStep();
+  return method;
 }

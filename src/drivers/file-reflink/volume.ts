@@ -15,7 +15,7 @@ import { open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { NotImplementedError, RevisionNotFoundError, StoragePoolException } from '../../model/errors.js';
 import { isodate } from '../../model/isodate.js';
-import { Volume, type VolumeInit } from '../../model/volume.js';
+import { importMethodName, Volume, type VolumeInit } from '../../model/volume.js';
 import { hasCode } from '../../native/errors.js';
 import { updateLoopDeviceSizes } from '../../io/loop.js';
 import { copyFile, createSparseFile, hardlinkFile, removeEmptyDir, removeFile, renameFile, resizeFile } from './files.js';
@@ -244,7 +244,7 @@ export class ReflinkVolume extends Volume {
         // Not running: a new inode of the new size, so the clean image is never changed in
         // place under a reader (Qubes #7376).
         if (this.saveOnStop && !this.snapOnStart) {
-          await this.updatePrecache(() => copyFile(this.cleanPath, this.cleanPath, { size }));
+          await this.updatePrecache(async () => { await copyFile(this.cleanPath, this.cleanPath, { size }); });
         }
       }
       this._size = size;
@@ -285,7 +285,7 @@ export class ReflinkVolume extends Volume {
       try {
         const from = await source.export();
         try {
-          await copyFile(from, this.importPath);
+          this.importMethod = importMethodName(await copyFile(from, this.importPath));
         } finally {
           await source.exportEnd(from);
         }

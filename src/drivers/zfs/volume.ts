@@ -11,15 +11,16 @@
 import { open } from 'node:fs/promises';
 import { copyVolume } from '../../io/copy.js';
 import { waitForDevice } from '../../io/wait.js';
-import { NotImplementedError, RevisionNotFoundError, StoragePoolException } from '../../model/errors.js';
+import { NotImplementedError, RevisionNotFoundError, StoragePoolException, StreamError, UsageError } from '../../model/errors.js';
+import { summarize, type StreamSummary } from '../../io/streams/format.js';
 import { isodate } from '../../model/isodate.js';
-import { Volume, type VolumeInit } from '../../model/volume.js';
+import { importMethodName, Volume, type VolumeInit } from '../../model/volume.js';
 import {
   DIRTY_PROPERTY, descendants, destroyDataset, destroyIfEmpty, devicePath, exists, properties, randomSuffix, snapshots,
   type SnapshotInfo,
 } from './datasets.js';
 import { VOLBLOCKSIZE, type ZfsPool } from './pool.js';
-import { isZfsFailure, zfsArgv, zfsChange } from './zfs-command.js';
+import { isZfsFailure, sentSize, zfsArgv, zfsChange, zfsReceiveFrom, zfsSendReceive, zfsSendTo } from './zfs-command.js';
 
 const REVISION = /^qubes:([a-z-]+):(\d+(?:\.\d+)?)$/;
 const CLEAN_PREFIX = 'qubes-clean-';
@@ -133,15 +134,25 @@ export class ZfsVolume extends Volume {
     if (options.imports) await destroyDataset(this.pool.helper('importing', this.vid));
   }
 
-  /** Puts `replacement` in the volume's place; the old volume and its snapshots go. */
-  private async swapIn(replacement: string): Promise<void> {
+  /**
+   * Puts `replacement` in the volume's place; the old volume and its snapshots go. The new
+   * data is committed with a clean snapshot, unless `received`: a received stream's own
+   * snapshot is the committed state, kept as it is so later incremental streams apply.
+   */
+  private async swapIn(replacement: string, received = false): Promise<void> {
     const trash = this.pool.helper('trash', this.vid);
     await this.flushDevice(replacement);
     const old = await exists(this.vid);
     if (old) await zfsChange(zfsArgv.rename(this.vid, trash));
     await zfsChange(zfsArgv.rename(replacement, this.vid));
     if (old) await destroyDataset(trash);
-    await this.markClean();
+    await this.commitReceived(received);
+  }
+
+  /** After data arrived: a clean snapshot (or, for a received stream, its own) commits it. */
+  private async commitReceived(received: boolean): Promise<void> {
+    if (received && latestCommitted(await snapshots(this.vid))) await this.dropOldClean();
+    else await this.markClean();
     await this.refreshSize();
   }
 
@@ -358,12 +369,18 @@ export class ZfsVolume extends Volume {
         const tmp = this.pool.helper('tmp', this.vid);
         if (source instanceof ZfsVolume && source.pool.container === this.pool.container) {
           await source.cloneTo(tmp, this.rw ? {} : { readonly: 'on' });
+          this.importMethod = 'zfs clone';
+        } else if (source instanceof ZfsVolume) {
+          // Another zpool or encryption root: the ZFS stream moves only allocated blocks.
+          await source.sendTo(tmp);
+          if (!this.rw) await zfsChange(zfsArgv.set(tmp, { readonly: 'on' }));
+          this.importMethod = 'zfs send/recv';
         } else {
           const from = await source.export();
           try {
             await this.createEmpty(tmp, source.size);
             await this.waitForDevice(tmp);
-            await copyVolume(from, devicePath(tmp), { targetIsZero: true });
+            this.importMethod = importMethodName((await copyVolume(from, devicePath(tmp), { targetIsZero: true })).method);
           } finally {
             await source.exportEnd(from);
           }
@@ -373,6 +390,90 @@ export class ZfsVolume extends Volume {
         await this.pool.afterUse();
       }
       return this;
+    });
+  }
+
+  // -- streams (the zfs format) ------------------------------------------------------------
+
+  /** A snapshot of this volume named by a revision id or a snapshot name. */
+  private async snapshotNamed(name: string): Promise<string> {
+    const bare = name.includes('@') ? name.slice(name.indexOf('@') + 1) : name;
+    if (!(await snapshots(this.vid)).some((s) => s.name === bare && !s.deferred)) throw new RevisionNotFoundError(this.vid, name);
+    return `${this.vid}@${bare}`;
+  }
+
+  /** `zfs send | zfs receive` of the committed state into `ds` (another zpool's dataset). */
+  async sendTo(ds: string): Promise<void> {
+    await this.pool.beforeUse();
+    try {
+      const { snapshot, temporary } = await this.committedSnapshot();
+      try {
+        await zfsSendReceive(zfsArgv.send(snapshot), zfsArgv.receive(ds));
+      } finally {
+        if (temporary) await zfsChange(zfsArgv.destroySnapshots(this.vid, [snapshot.split('@')[1]!]));
+      }
+    } finally {
+      await this.pool.afterUse();
+    }
+  }
+
+  /**
+   * The `zfs send` stream of the committed state (or of `revision`) into `outFd`; with
+   * `since`, an incremental stream from that revision or snapshot. The pre-start data of a
+   * running volume, as every export.
+   */
+  async sendStream(outFd: number, options: { since?: string | undefined; revision?: string | undefined } = {}): Promise<StreamSummary> {
+    if (!this.saveOnStop) throw new NotImplementedError(`Cannot export: ${this.vid} is not save_on_stop`);
+    const started = process.hrtime.bigint();
+    await this.pool.beforeUse();
+    try {
+      const from = options.since === undefined ? undefined : await this.snapshotNamed(options.since);
+      const { snapshot, temporary } = options.revision === undefined
+        ? await this.committedSnapshot() : { snapshot: await this.snapshotNamed(options.revision), temporary: false };
+      try {
+        const bytes = sentSize(await zfsSendTo(zfsArgv.send(snapshot, from), outFd));
+        const props = await properties(snapshot, ['logicalreferenced']);
+        const data = Math.min(this.size, Number(props?.logicalreferenced ?? 0));
+        return summarize('zfs', { bytes, size: this.size, dataBytes: data, holeBytes: this.size - data, method: from ? 'zfs send -i' : 'zfs send' }, started);
+      } finally {
+        if (temporary) await zfsChange(zfsArgv.destroySnapshots(this.vid, [snapshot.split('@')[1]!]));
+      }
+    } finally {
+      await this.pool.afterUse();
+    }
+  }
+
+  /**
+   * A `zfs send` stream from `inFd`. A full stream is received beside the volume and swapped
+   * in only when whole (ZFS receives all or nothing), its snapshot kept as the committed
+   * state; `incremental` applies the stream to the stopped volume in place, which ZFS allows
+   * only when the volume's newest snapshot is the stream's base. `size`, when given, must be
+   * the stream's volume size.
+   */
+  receiveStream(inFd: number, options: { size?: number | undefined; incremental?: boolean } = {}): Promise<StreamSummary> {
+    return this.lock.run(async () => {
+      if (!this.saveOnStop) throw new NotImplementedError(`Cannot import_data: ${this.vid} is not save_on_stop`);
+      if (await this.isDirty()) throw new StoragePoolException(`Cannot import data into ${this.vid}: it is running; stop it first.`, { path: this.vid });
+      if (options.incremental && options.size !== undefined) throw new UsageError('--size does not apply to an incremental stream: it changes a volume in place.');
+      const started = process.hrtime.bigint();
+      await this.pool.beforeUse();
+      try {
+        await this.repair({ imports: true });
+        const target = options.incremental ? this.vid : this.pool.helper('importing', this.vid);
+        await zfsReceiveFrom(zfsArgv.receive(target), inFd);
+        const props = await properties(target, ['volsize', 'logicalreferenced']);
+        const volsize = Number(props?.volsize ?? 0);
+        if (options.size !== undefined && zvolSize(options.size) !== volsize) {
+          await destroyDataset(target);
+          throw new StreamError('STREAM_SIZE_MISMATCH', `Import into ${this.vid} refused: the stream holds a ${volsize}-byte volume but the size given is ${options.size}; the volume is unchanged.`, 0);
+        }
+        if (options.incremental) await this.commitReceived(true);
+        else await this.swapIn(target, true);
+        const data = Math.min(volsize, Number(props?.logicalreferenced ?? 0));
+        return summarize('zfs', { bytes: 0, size: volsize, dataBytes: data, holeBytes: volsize - data, method: 'zfs receive' }, started);
+      } finally {
+        await this.pool.afterUse();
+      }
     });
   }
 

@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QvolError, StoragePoolException } from '../../model/errors.js';
 import { durableStep } from '../../util/crash.js';
-import { ExternalCommandError, run } from '../../util/exec.js';
+import { ExternalCommandError, run, runPipeline, runStreaming } from '../../util/exec.js';
 
 /** Slow emulated machines and large destroys need more than the runner's default minute. */
 const TIMEOUT_MS = 600_000;
@@ -83,6 +83,45 @@ export async function zfsChange(args: string[], input?: string): Promise<string>
   }
 }
 
+/** `zfs send` into `outFd`; resolves to its stderr (-P puts the stream's size there). */
+export async function zfsSendTo(args: string[], outFd: number): Promise<string> {
+  try {
+    return await runStreaming('zfs', args, { stdout: outFd });
+  } catch (err) {
+    if (err instanceof ExternalCommandError) throw new ZfsError(err);
+    throw err;
+  }
+}
+
+/** `zfs receive` from `inFd`: all or nothing, as ZFS receives. */
+export async function zfsReceiveFrom(args: string[], inFd: number): Promise<void> {
+  try {
+    await runStreaming('zfs', args, { stdin: inFd });
+    durableStep();
+  } catch (err) {
+    if (err instanceof ExternalCommandError) throw new ZfsError(err);
+    throw err;
+  }
+}
+
+/** `zfs send ... | zfs receive ...` through a kernel pipe between the two. */
+export async function zfsSendReceive(send: string[], receive: string[]): Promise<string> {
+  try {
+    const stderr = await runPipeline(['zfs', ...send], ['zfs', ...receive]);
+    durableStep();
+    return stderr;
+  } catch (err) {
+    if (err instanceof ExternalCommandError) throw new ZfsError(err);
+    throw err;
+  }
+}
+
+/** The stream size `zfs send -P` reports on stderr ("size\t<bytes>"), or 0. */
+export function sentSize(stderr: string): number {
+  const m = /^size\t(\d+)$/m.exec(stderr);
+  return m ? Number(m[1]) : 0;
+}
+
 export function zpool(args: string[]): Promise<string> {
   return exec('zpool', args);
 }
@@ -116,6 +155,11 @@ export const zfsArgv = {
   list: (ds: string, props: string[], types: string) => ['list', '-Hp', '-t', types, '-o', ['name', ...props].join(','), checkDatasetName(ds)],
   listRecursive: (ds: string, props: string[], types: string) =>
     ['list', '-Hp', '-t', types, '-o', ['name', ...props].join(','), '-r', checkDatasetName(ds)],
+  /** Full, or incremental from `from` (a snapshot of the same dataset); -P: sizes on stderr. */
+  send: (snapshot: string, from?: string) =>
+    ['send', '-P', ...(from ? ['-i', checkDatasetName(from)] : []), checkDatasetName(snapshot)],
+  /** Into `ds`; -u: nothing to mount (zvols). */
+  receive: (ds: string) => ['receive', '-u', checkDatasetName(ds)],
   loadKey: (ds: string) => ['load-key', checkDatasetName(ds)],
   unloadKey: (ds: string) => ['unload-key', checkDatasetName(ds)],
 };

@@ -17,8 +17,8 @@ import { importStream, readStreamHeader, sparseImageSize, type StreamImportResul
 
 /** A volume that moves in its storage's own stream format (ZFS: zfs send / zfs recv). */
 export interface NativeStreamVolume {
-  sendStream(outFd: number, options: { since?: string | undefined }): Promise<StreamSummary>;
-  receiveStream(inFd: number, options: { size?: number | undefined }): Promise<StreamSummary>;
+  sendStream(outFd: number, options: { since?: string | undefined; revision?: string | undefined }): Promise<StreamSummary>;
+  receiveStream(inFd: number, options: { size?: number | undefined; incremental?: boolean }): Promise<StreamSummary>;
 }
 
 function nativeStreams(volume: Volume): NativeStreamVolume {
@@ -33,16 +33,18 @@ export interface VolumeExportOptions {
   format: StreamFormat;
   /** sparse: end with a CRC32 chunk (default true). */
   crc?: boolean;
-  /** zfs: an incremental stream from this revision (or snapshot name) to the committed state. */
+  /** zfs: an incremental stream from this revision (or snapshot name). */
   since?: string;
+  /** zfs: send this revision instead of the committed state. */
+  revision?: string;
   outPath?: string;
   signal?: AbortSignal;
   onProgress?: (p: CopyProgress) => void;
 }
 
 export async function exportVolumeStream(volume: Volume, outFd: number, options: VolumeExportOptions): Promise<StreamExportResult | StreamSummary> {
-  if (options.format === 'zfs') return nativeStreams(volume).sendStream(outFd, { since: options.since });
-  if (options.since !== undefined) throw new UsageError('--since needs --format zfs: raw and sparse streams are always whole.');
+  if (options.format === 'zfs') return nativeStreams(volume).sendStream(outFd, { since: options.since, revision: options.revision });
+  if (options.since !== undefined || options.revision !== undefined) throw new UsageError('--since and --revision need --format zfs: raw and sparse streams carry the committed state, whole.');
   const path = await volume.export();
   try {
     return await exportStream(path, outFd, {
@@ -63,6 +65,8 @@ export interface VolumeImportOptions {
   size?: number;
   /** raw from a regular file: its size, the default when no size is declared. */
   inputSize?: number;
+  /** zfs: apply an incremental stream to the volume in place. */
+  incremental?: boolean;
   inPath?: string;
   signal?: AbortSignal;
   onProgress?: (p: CopyProgress) => void;
@@ -95,7 +99,8 @@ function importSize(volume: Volume, inPath: string, given: number | undefined, h
 export async function importVolumeStream(volume: Volume, inFd: number, options: VolumeImportOptions): Promise<StreamImportResult | StreamSummary> {
   const inPath = options.inPath ?? `fd ${inFd}`;
   const format = options.format;
-  if (format === 'zfs') return nativeStreams(volume).receiveStream(inFd, { size: options.size });
+  if (format === 'zfs') return nativeStreams(volume).receiveStream(inFd, { size: options.size, incremental: options.incremental === true });
+  if (options.incremental) throw new UsageError('--incremental needs --format zfs.');
   const header = format === 'sparse' ? await readStreamHeader(inFd, inPath) : undefined;
   // What the stream says it holds: exact for raw files and qvol's sparse images.
   const held = header ? (header.exactSize || undefined) : options.inputSize;
