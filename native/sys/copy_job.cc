@@ -13,6 +13,7 @@
 #include "clone.h"
 #include "errors.h"
 #include "extents.h"
+#include "job_control.h"
 #include "sparse_writer.h"
 
 namespace qvol::sys {
@@ -20,7 +21,6 @@ namespace qvol::sys {
 namespace {
 
 constexpr uint64_t kCopyRangeStep = 64ull << 20;  // per call, so cancel and progress stay live
-constexpr uint64_t kProgressNanos = 100'000'000;  // at most ten callbacks a second
 
 // One copy. Members hold the state the rungs share; every step returns 0 or -errno and
 // records what failed in fail_.
@@ -36,9 +36,6 @@ class CopyJob : public Ticker {
   int fail(int err, const char* syscall, bool on_target) {
     fail_ = {err, syscall, on_target};
     return err;
-  }
-  bool cancelled() const {
-    return o_.cancel != nullptr && __atomic_load_n(o_.cancel, __ATOMIC_RELAXED) != 0;
   }
   void used(Method m) {
     if (static_cast<int>(m) > static_cast<int>(s_.method)) s_.method = m;
@@ -63,21 +60,19 @@ class CopyJob : public Ticker {
   bool copy_range_ok_ = false;
   AlignedBuffer buf_;
   std::unique_ptr<SparseWriter> out_;
-  uint64_t last_report_bytes_ = 0, last_report_ns_ = 0;
+  uint64_t last_report_bytes_ = 0;
+  JobControl control_{o_.cancel};
 };
 
 int CopyJob::prepare() {
-  struct stat ss, ds;
-  if (fstat(src_, &ss) < 0) return fail(-errno, "fstat", false);
-  if (fstat(dst_, &ds) < 0) return fail(-errno, "fstat", true);
-  src_block_ = S_ISBLK(ss.st_mode);
-  dst_block_ = S_ISBLK(ds.st_mode);
-  if (!src_block_ && !S_ISREG(ss.st_mode)) return fail(-EINVAL, "fstat", false);
-  if (!dst_block_ && !S_ISREG(ds.st_mode)) return fail(-EINVAL, "fstat", true);
+  struct stat ss = {}, ds = {};
+  int r = volume_fd_kind(src_, &src_block_, &ss);
+  if (r < 0) return fail(r, "fstat", false);
+  r = volume_fd_kind(dst_, &dst_block_, &ds);
+  if (r < 0) return fail(r, "fstat", true);
   src_size_ = static_cast<uint64_t>(ss.st_size);
   src_mtime_ = ss.st_mtim;
   same_fs_ = !src_block_ && !dst_block_ && ss.st_dev == ds.st_dev;
-  last_report_ns_ = now_ns();
   // copy_file_range cannot see zeros (sparse=always wants them found) and may clone
   // implicitly (reflink=never forbids that). Across filesystems it fails with EXDEV on
   // 5.19+ and copies through the page cache before that, so we only use it within one fs.
@@ -93,12 +88,12 @@ int CopyJob::prepare() {
   w.sync = o_.sync;
   w.buffer_size = o_.buffer_size;
   out_ = std::make_unique<SparseWriter>(dst_, dst_block_, w, &s_, &fail_, this);
-  int r = out_->init();
+  r = out_->init();
   if (r < 0) return r;
   // Size a file target first: XFS's speculative preallocation otherwise leaves unwritten
   // extents behind (linux-io.md rule 4), and the holes we skip exist from the start.
   if (!dst_block_ && static_cast<uint64_t>(ds.st_size) != o_.target_size) {
-    int r = retry_eintr([&] { return ftruncate(dst_, static_cast<off_t>(o_.target_size)); });
+    r = retry_eintr([&] { return ftruncate(dst_, static_cast<off_t>(o_.target_size)); });
     if (r < 0) return fail(r, "ftruncate", true);
   }
   return 0;
@@ -130,12 +125,10 @@ int CopyJob::try_clone(bool* done) {
 }
 
 int CopyJob::tick(uint64_t done) {
-  if (cancelled()) return fail(-ECANCELED, "copy", false);
+  if (control_.cancelled()) return fail(-ECANCELED, "copy", false);
   if (progress_ == nullptr || done < last_report_bytes_) return 0;
-  uint64_t t = now_ns();
-  if (t - last_report_ns_ >= kProgressNanos) {
+  if (control_.report_due()) {
     last_report_bytes_ = done;
-    last_report_ns_ = t;
     progress_->report(done, o_.length);
   }
   return 0;
@@ -223,7 +216,7 @@ int CopyJob::copy_all() {
   bool no_seek = (o_.disable & kCapSeekHole) != 0 || src_block_;
   uint64_t pos = 0;
   while (pos < o_.length) {
-    if (cancelled()) return fail(-ECANCELED, "copy", false);
+    if (control_.cancelled()) return fail(-ECANCELED, "copy", false);
     ExtentProbe e = probe_extent(src_, pos, o_.length, no_seek);
     if (e.end <= pos) e.end = o_.length;  // never stall on a confused filesystem
     r = e.data ? copy_extent(pos, e.end, e.known) : out_->add_hole(pos, e.end);

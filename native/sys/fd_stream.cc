@@ -39,6 +39,20 @@ int wait_ready(int fd, short events) {
   return r < 0 ? r : 0;
 }
 
+// Runs an I/O call on `fd` until it is not EINTR, waiting with poll on EAGAIN (an
+// O_NONBLOCK fd): the count, or -errno.
+template <typename F>
+ssize_t retry_io(int fd, short events, F&& call) {
+  for (;;) {
+    ssize_t r = call();
+    if (r >= 0) return r;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return -errno;
+    int w = wait_ready(fd, events);
+    if (w < 0) return w;
+  }
+}
+
 }  // namespace
 
 const char* out_method_name(OutMethod m) {
@@ -66,16 +80,8 @@ int grow_pipe(int fd, int want) {
 ssize_t read_full(int fd, uint8_t* buf, size_t n) {
   size_t got = 0;
   while (got < n) {
-    ssize_t r = read(fd, buf + got, n - got);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        int w = wait_ready(fd, POLLIN);
-        if (w < 0) return w;
-        continue;
-      }
-      return -errno;
-    }
+    ssize_t r = retry_io(fd, POLLIN, [&] { return read(fd, buf + got, n - got); });
+    if (r < 0) return r;
     if (r == 0) break;
     got += static_cast<size_t>(r);
   }
@@ -95,16 +101,8 @@ int StreamOut::init() {
 
 int StreamOut::write_out(const uint8_t* p, size_t n) {
   while (n > 0) {
-    ssize_t r = write(fd_, p, n);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        int w = wait_ready(fd_, POLLOUT);
-        if (w < 0) return fail(w, "poll");
-        continue;
-      }
-      return fail(-errno, "write");
-    }
+    ssize_t r = retry_io(fd_, POLLOUT, [&] { return write(fd_, p, n); });
+    if (r < 0) return fail(static_cast<int>(r), "write");
     p += r;
     n -= static_cast<size_t>(r);
     bytes_ += static_cast<uint64_t>(r);
@@ -138,15 +136,9 @@ int StreamOut::put_zeros(uint64_t n) {
     size_t step = n < kZeroRun ? static_cast<size_t>(n) : kZeroRun;
     if (pipe_ && !(disable_ & kCapVmsplice)) {
       struct iovec iov = {const_cast<uint8_t*>(zeros), step};
-      ssize_t w = vmsplice(fd_, &iov, 1, 0);
+      ssize_t w = retry_io(fd_, POLLOUT, [&] { return vmsplice(fd_, &iov, 1, 0); });
       if (w < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) {
-          int e = wait_ready(fd_, POLLOUT);
-          if (e < 0) return fail(e, "poll");
-          continue;
-        }
-        if (!is_unsupported(-errno, Unsupported::kRange)) return fail(-errno, "vmsplice");
+        if (!is_unsupported(static_cast<int>(w), Unsupported::kRange)) return fail(static_cast<int>(w), "vmsplice");
         disable_ |= kCapVmsplice;  // e.g. a kernel without it: write from now on
         continue;
       }
@@ -188,27 +180,25 @@ int StreamOut::put_file(int src, uint64_t off, uint64_t n) {
   if (r < 0) return r;
   while (n > 0) {
     size_t step = n < kSpliceStep ? static_cast<size_t>(n) : kSpliceStep;
-    loff_t pos = static_cast<loff_t>(off);
     ssize_t w;
     OutMethod m;
     if (pipe_ && !(disable_ & kCapSplice)) {
-      w = splice(src, &pos, fd_, nullptr, step, SPLICE_F_MOVE | SPLICE_F_MORE);
+      w = retry_io(fd_, POLLOUT, [&] {
+        loff_t pos = static_cast<loff_t>(off);
+        return splice(src, &pos, fd_, nullptr, step, SPLICE_F_MOVE | SPLICE_F_MORE);
+      });
       m = OutMethod::kSplice;
     } else if (sendfile_ok_ && !(disable_ & kCapSendfile)) {
-      off_t so = static_cast<off_t>(off);
-      w = sendfile(fd_, src, &so, step);
+      w = retry_io(fd_, POLLOUT, [&] {
+        off_t so = static_cast<off_t>(off);
+        return sendfile(fd_, src, &so, step);
+      });
       m = OutMethod::kSendfile;
     } else {
       return copy_through(src, off, n);
     }
     if (w < 0) {
-      int err = -errno;
-      if (err == -EINTR) continue;
-      if (err == -EAGAIN) {
-        int e = wait_ready(fd_, POLLOUT);
-        if (e < 0) return fail(e, "poll");
-        continue;
-      }
+      int err = static_cast<int>(w);
       if (is_unsupported(err, Unsupported::kRange)) {  // this pair cannot: next rung
         if (m == OutMethod::kSplice) disable_ |= kCapSplice;
         else sendfile_ok_ = false;

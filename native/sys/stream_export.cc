@@ -1,6 +1,5 @@
 #include "stream_export.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -9,6 +8,7 @@
 #include "crc32.h"
 #include "errors.h"
 #include "extents.h"
+#include "job_control.h"
 #include "sparse_format.h"
 #include "sparse_writer.h"
 #include "zero.h"
@@ -17,7 +17,6 @@ namespace qvol::sys {
 
 namespace {
 
-constexpr uint64_t kProgressNanos = 100'000'000;
 constexpr uint64_t kSendStep = 64ull << 20;    // per call, so cancel and progress stay live
 constexpr uint32_t kMaxRawBlocks = 16384;      // 64 MiB per RAW chunk (total_sz is 32-bit)
 constexpr uint32_t kMaxRunBlocks = 0xffffffffu;
@@ -71,18 +70,12 @@ class ExportJob {
   std::vector<Run> runs_;
   ImageCrc crc_{o_.crc};
   AlignedBuffer buf_;
-  uint64_t last_ns_ = 0;
+  JobControl control_{o_.cancel};
 };
 
 int ExportJob::tick(int phase, uint64_t done) {
-  if (o_.cancel != nullptr && __atomic_load_n(o_.cancel, __ATOMIC_RELAXED) != 0)
-    return fail(-ECANCELED, "export", false);
-  if (progress_ == nullptr) return 0;
-  uint64_t t = now_ns();
-  if (t - last_ns_ >= kProgressNanos) {
-    last_ns_ = t;
-    progress_->report(phase, done, o_.length);
-  }
+  if (control_.cancelled()) return fail(-ECANCELED, "export", false);
+  if (progress_ != nullptr && control_.report_due()) progress_->report(phase, done, o_.length);
   return 0;
 }
 
@@ -244,14 +237,11 @@ int ExportJob::send_sparse() {
 }
 
 int ExportJob::run() {
-  struct stat st;
-  if (fstat(src_, &st) < 0) return fail(-errno, "fstat", false);
-  src_block_ = S_ISBLK(st.st_mode);
-  if (!src_block_ && !S_ISREG(st.st_mode)) return fail(-EINVAL, "fstat", false);
-  int r = out_.init();
+  int r = volume_fd_kind(src_, &src_block_);
+  if (r < 0) return fail(r, "fstat", false);
+  r = out_.init();
   if (r < 0) return out_failed(r);
   s_.pipe_size = out_.pipe_size();
-  last_ns_ = now_ns();
   if (o_.format == StreamFormat::kRaw) {
     r = send_raw();
   } else {

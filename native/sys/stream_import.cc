@@ -1,6 +1,5 @@
 #include "stream_import.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cinttypes>
@@ -10,6 +9,7 @@
 #include "crc32.h"
 #include "errors.h"
 #include "fd_stream.h"
+#include "job_control.h"
 #include "sparse_writer.h"
 #include "zero.h"
 
@@ -17,7 +17,6 @@ namespace qvol::sys {
 
 namespace {
 
-constexpr uint64_t kProgressNanos = 100'000'000;
 constexpr size_t kBuffer = 1u << 20;
 
 std::string format(const char* fmt, uint64_t a, uint64_t b = 0) {
@@ -69,30 +68,22 @@ class ImportJob : public Ticker {
   std::unique_ptr<SparseWriter> out_;
   AlignedBuffer buf_;
   ImageCrc crc_{true};
-  uint64_t last_ns_ = 0;
+  JobControl control_{o_.cancel};
 };
 
 int ImportJob::tick(uint64_t done) {
-  if (o_.cancel != nullptr && __atomic_load_n(o_.cancel, __ATOMIC_RELAXED) != 0)
-    return fail(-ECANCELED, "import", false);
-  if (progress_ == nullptr) return 0;
-  uint64_t t = now_ns();
-  if (t - last_ns_ >= kProgressNanos) {
-    last_ns_ = t;
-    progress_->report(1, done < o_.size ? done : o_.size, o_.size);
-  }
+  if (control_.cancelled()) return fail(-ECANCELED, "import", false);
+  if (progress_ != nullptr && control_.report_due()) progress_->report(1, done < o_.size ? done : o_.size, o_.size);
   return 0;
 }
 
 int ImportJob::prepare() {
-  struct stat st;
-  if (fstat(dst_, &st) < 0) return fail(-errno, "fstat", true);
-  dst_block_ = S_ISBLK(st.st_mode);
-  if (!dst_block_ && !S_ISREG(st.st_mode)) return fail(-EINVAL, "fstat", true);
+  int r = volume_fd_kind(dst_, &dst_block_);
+  if (r < 0) return fail(r, "fstat", true);
   bool known_zero = o_.target_known_zero;
   if (!dst_block_) {
     // Emptied and sized, a file reads zero everywhere: holes then cost nothing.
-    int r = retry_eintr([&] { return ftruncate(dst_, 0); });
+    r = retry_eintr([&] { return ftruncate(dst_, 0); });
     if (r == 0) r = retry_eintr([&] { return ftruncate(dst_, static_cast<off_t>(o_.size)); });
     if (r < 0) return fail(r, "ftruncate", true);
     known_zero = true;
@@ -105,7 +96,6 @@ int ImportJob::prepare() {
   w.disable = o_.disable;
   w.sync = o_.sync;
   out_ = std::make_unique<SparseWriter>(dst_, dst_block_, w, &s_.writer, &fail_.sys, this);
-  last_ns_ = now_ns();
   return out_->init();
 }
 

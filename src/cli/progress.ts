@@ -2,7 +2,7 @@
  * A one-line progress bar for a terminal: bytes, percent, rate and time left. Drawn on
  * stderr, at most ten times a second, and only when stderr is a TTY.
  */
-import type { CopyProgress } from '../io/copy.js';
+import type { CopyProgress } from '../io/progress.js';
 import { formatBytes } from '../util/size.js';
 import type { CliIo } from './output.js';
 
@@ -33,7 +33,7 @@ export function progressBar(io: CliIo, label: string, enabled: boolean): Progres
       const width = Math.max(10, Math.min(30, (io.stderr.columns ?? 80) - 60));
       const fill = Math.round((pct / 100) * width);
       const bar = `${'#'.repeat(fill)}${'.'.repeat(width - fill)}`;
-      io.stderr.write(`\r${label} [${bar}] ${String(pct).padStart(3)}% ${formatBytes(p.done)}/${formatBytes(p.total)} ${formatBytes(p.rate)}/s ETA ${clock(p.etaSeconds)}\x1b[K`);
+      io.stderr.write(`\r${p.phase === 'scan' ? 'scan' : label} [${bar}] ${String(pct).padStart(3)}% ${formatBytes(p.done)}/${formatBytes(p.total)} ${formatBytes(p.rate)}/s ETA ${clock(p.etaSeconds)}\x1b[K`);
       drawn = true;
     },
     done() {

@@ -147,7 +147,7 @@ describe.skipIf(blocker !== undefined)(skipReason(blocker, 'volume streams throu
     it('one flipped byte', () => {
       const bad = join(work, 'flipped.simg');
       const bytes = readFileSync(stream);
-      bytes[bytes.length - 100] ^= 0x10; // inside the last RAW chunk's data
+      bytes.writeUInt8(bytes.readUInt8(bytes.length - 100) ^ 0x10, bytes.length - 100); // inside the last RAW chunk's data
       writeFileSync(bad, bytes);
       const r = sh(`$Q volume import ${b}:private -f sparse -i ${bad}`);
       expect(r.code).toBe(1);

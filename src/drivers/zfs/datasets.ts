@@ -30,10 +30,10 @@ export function randomSuffix(): string {
   return randomBytes(4).toString('hex');
 }
 
-/** The named properties of `ds` (zfs's `-` for unset), or undefined when it does not exist. */
+/** The named properties of `ds` or a snapshot (zfs's `-` for unset), or undefined when it does not exist. */
 export async function properties(ds: string, props: string[]): Promise<Record<string, string> | undefined> {
   try {
-    const [row] = rows(await zfsRead(zfsArgv.list(ds, props, 'filesystem,volume')));
+    const [row] = rows(await zfsRead(zfsArgv.list(ds, props, ds.includes('@') ? 'snapshot' : 'filesystem,volume')));
     if (!row) return undefined;
     return Object.fromEntries(props.map((p, i) => [p, row[i + 1] ?? '-']));
   } catch (err) {
@@ -44,6 +44,12 @@ export async function properties(ds: string, props: string[]): Promise<Record<st
 
 export async function exists(ds: string): Promise<boolean> {
   return (await properties(ds, ['type'])) !== undefined;
+}
+
+/** Creates the parents of `ds` that are missing: `zfs receive`, unlike clone, needs them. */
+export async function ensureParent(ds: string): Promise<void> {
+  const parent = ds.slice(0, ds.lastIndexOf('/'));
+  if (parent && !(await exists(parent))) await zfsChange(zfsArgv.createFilesystem(parent, {}, true));
 }
 
 /** The snapshots of `ds`, oldest first; none when `ds` does not exist. */

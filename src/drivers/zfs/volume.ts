@@ -16,7 +16,7 @@ import { summarize, type StreamSummary } from '../../io/streams/format.js';
 import { isodate } from '../../model/isodate.js';
 import { importMethodName, Volume, type VolumeInit } from '../../model/volume.js';
 import {
-  DIRTY_PROPERTY, descendants, destroyDataset, destroyIfEmpty, devicePath, exists, properties, randomSuffix, snapshots,
+  DIRTY_PROPERTY, descendants, destroyDataset, destroyIfEmpty, devicePath, ensureParent, exists, properties, randomSuffix, snapshots,
   type SnapshotInfo,
 } from './datasets.js';
 import { VOLBLOCKSIZE, type ZfsPool } from './pool.js';
@@ -408,6 +408,7 @@ export class ZfsVolume extends Volume {
     try {
       const { snapshot, temporary } = await this.committedSnapshot();
       try {
+        await ensureParent(ds);
         await zfsSendReceive(zfsArgv.send(snapshot), zfsArgv.receive(ds));
       } finally {
         if (temporary) await zfsChange(zfsArgv.destroySnapshots(this.vid, [snapshot.split('@')[1]!]));
@@ -460,6 +461,7 @@ export class ZfsVolume extends Volume {
       try {
         await this.repair({ imports: true });
         const target = options.incremental ? this.vid : this.pool.helper('importing', this.vid);
+        await ensureParent(target);
         await zfsReceiveFrom(zfsArgv.receive(target), inFd);
         const props = await properties(target, ['volsize', 'logicalreferenced']);
         const volsize = Number(props?.volsize ?? 0);
