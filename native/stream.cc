@@ -94,6 +94,7 @@ class HeaderWorker : public JobWorker {
     r.Set("totalChunks", h_.total_chunks);
     r.Set("chunkHeaderSize", h_.chunk_header_size);
     r.Set("exactSize", static_cast<double>(h_.exact_size));
+    r.Set("headerBytes", h_.header_bytes);
     return r;
   }
   Napi::Value Failure(Napi::Env env) override { return StreamFailure(env, fail_, path_, path_); }

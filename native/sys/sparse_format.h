@@ -57,6 +57,7 @@ struct StreamHeader {
   uint32_t total_chunks = 0;
   uint16_t chunk_header_size = kChunkHeaderSize;
   uint64_t exact_size = 0;  // from qvol's extension; 0 when absent
+  uint16_t header_bytes = kFileHeaderSize;  // the file header as sent, extensions included
 };
 
 }  // namespace qvol::sys

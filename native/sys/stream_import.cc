@@ -276,6 +276,7 @@ int read_sparse_header(int fd, StreamHeader* out, ImportFailure* f) {
   out->total_chunks = h.total_chunks;
   out->chunk_header_size = h.chunk_hdr_sz;
   out->exact_size = 0;
+  out->header_bytes = h.file_hdr_sz;
   // Header bytes beyond the 28 defined: qvol's extension, or someone's we skip.
   const size_t extra_size = h.file_hdr_sz - kFileHeaderSize;
   size_t rest = extra_size;

@@ -15,6 +15,15 @@ export interface OutputOptions {
   json?: boolean;
 }
 
+/**
+ * Help prose: a single line break inside a paragraph becomes a space, so commander wraps the
+ * text to the terminal instead of breaking our lines again; blank lines and lines that start
+ * indented or with '-' (lists, examples) stay as written.
+ */
+export function prose(text: string): string {
+  return text.replace(/([^\n])\n(?=[^\n\s-])/g, '$1 ');
+}
+
 export function printJson(io: CliIo, value: unknown): void {
   io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

@@ -9,7 +9,7 @@ import { poolCommand } from './commands/pool.js';
 import { recoverCommand } from './commands/recover.js';
 import { vmCommand } from './commands/vm.js';
 import { volumeCommand } from './commands/volume.js';
-import { reportError, type CliIo } from './output.js';
+import { prose, reportError, type CliIo } from './output.js';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('qvol')
@@ -23,7 +23,7 @@ export function buildProgram(io: CliIo): Command {
     });
   for (const cmd of [poolCommand(io), vmCommand(io), volumeCommand(io), copyCommand(io), recoverCommand(io), demoCommand(io)]) program.addCommand(cmd);
   const configure = (cmd: Command): void => {
-    cmd.exitOverride().configureOutput(program.configureOutput());
+    cmd.exitOverride().configureOutput(program.configureOutput()).description(prose(cmd.description()));
     cmd.commands.forEach(configure);
   };
   program.commands.forEach(configure);

@@ -73,6 +73,8 @@ export interface SparseHeader {
   chunkHeaderSize: number;
   /** The exact byte size from qvol's header extension; 0 when the stream has none. */
   exactSize: number;
+  /** Bytes of the file header as it came, extensions included. */
+  headerBytes: number;
 }
 
 export interface NativeImportOptions {

@@ -102,7 +102,7 @@ export async function importStream(inFd: number, targetPath: string, options: St
     }, progressReporter(options.onProgress)));
     const holeBytes = stats.bytesSkipped + stats.bytesZeroed;
     return {
-      ...summarize(options.format, { bytes: stats.bytesIn, size: options.size, dataBytes: options.size - holeBytes, holeBytes, method: 'read' }, started),
+      ...summarize(options.format, { bytes: stats.bytesIn + (options.header?.headerBytes ?? 0), size: options.size, dataBytes: options.size - holeBytes, holeBytes, method: 'read' }, started),
       bytesWritten: stats.bytesWritten,
       ...(options.format === 'sparse' ? { chunks: stats.chunks, crcChecked: stats.crcChecked } : {}),
     };
