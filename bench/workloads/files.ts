@@ -2,7 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { allocatedBytes, dropTarget, type Contender, type Prepared, type Workload } from '../harness.js';
-import { scratchDir } from '../fixtures.js';
+import { GiB, MiB, makeSparseImage, scratchDir } from '../fixtures.js';
+import { mountLoopFs } from '../../test/helpers/loopfs.js';
 
 export function filePrepared(src: string, dstDir: string, contenders: Contender[], cleanup: () => void,
   check?: Prepared['check']): Prepared {
@@ -44,4 +45,20 @@ export function hostFileWorkload(spec: {
       return filePrepared(src, scratch.dir, spec.contenders, scratch.remove);
     },
   };
+}
+
+/**
+ * A sparse source (10 % random data) on the host filesystem and targets on an XFS loop
+ * mount `xfsFactor` times its size: the cross-filesystem workloads.
+ */
+export function hostToXfsPrepared(name: string, quick: boolean, xfsFactor: number, contenders: Contender[]): Prepared {
+  const size = quick ? 512 * MiB : 4 * GiB;
+  const scratch = scratchDir(name);
+  const src = join(scratch.dir, 'src.img');
+  makeSparseImage(src, size, 0.1);
+  const fs = mountLoopFs('xfs', Math.max(1024, (size * xfsFactor) / MiB));
+  return filePrepared(src, fs.dir, contenders, () => {
+    fs.unmount();
+    scratch.remove();
+  });
 }

@@ -8,10 +8,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { mountLoopFs } from '../../test/helpers/loopfs.js';
-import { GiB, MiB, makeSparseImage, scratchDir } from '../fixtures.js';
 import { sh, type Contender, type Run, type Workload } from '../harness.js';
-import { filePrepared } from './files.js';
+import { hostToXfsPrepared } from './files.js';
 
 function pipeline(name: string, script: (src: string, dst: string) => string): Contender {
   return {
@@ -43,18 +41,10 @@ export function streamPipe(format: 'raw' | 'sparse'): Workload {
     name: `stream ${format}: export | pipe | import, ext4 -> XFS`,
     goal: format === 'sparse' ? 'qvol <= 0.3x the dd pipeline; bytes through the pipe <= 1.01x the data' : 'qvol within 1.2x of pv',
     setup(quick) {
-      const size = quick ? 512 * MiB : 4 * GiB;
-      const scratch = scratchDir('stream');
-      const src = join(scratch.dir, 'src.img');
-      makeSparseImage(src, size, 0.1);
-      const fs = mountLoopFs('xfs', Math.max(1024, (size * 3) / MiB));
-      const peers = format === 'sparse'
-        ? [pipeline('dd bs=4k | dd conv=sparse bs=64k', (s, d) => `dd if=${s} bs=4k status=none | ${sparseWriter(d)}`)]
-        : [pipeline('pv | dd conv=sparse bs=64k', (s, d) => `pv -q ${s} | ${sparseWriter(d)}`)];
-      return filePrepared(src, fs.dir, [qvolStream(format), ...peers], () => {
-        fs.unmount();
-        scratch.remove();
-      });
+      const peer = format === 'sparse'
+        ? pipeline('dd bs=4k | dd conv=sparse bs=64k', (s, d) => `dd if=${s} bs=4k status=none | ${sparseWriter(d)}`)
+        : pipeline('pv | dd conv=sparse bs=64k', (s, d) => `pv -q ${s} | ${sparseWriter(d)}`);
+      return hostToXfsPrepared('stream', quick, 3, [qvolStream(format), peer]);
     },
   };
 }

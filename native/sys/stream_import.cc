@@ -51,6 +51,7 @@ class ImportJob : public Ticker {
   }
   int prepare();
   int read_in(uint8_t* buf, size_t n, uint64_t at);
+  int read_word(uint64_t payload, const char* type, uint64_t at, uint32_t* word);
   int put(const uint8_t* buf, uint64_t off, uint64_t n);
   int put_zeros(uint64_t off, uint64_t n);
   int put_pattern(uint32_t word, uint64_t off, uint64_t n);
@@ -107,6 +108,12 @@ int ImportJob::read_in(uint8_t* buf, size_t n, uint64_t at) {
   if (static_cast<size_t>(got) < n)
     return bad(StreamError::kTruncated, at, "the stream ended early");
   return 0;
+}
+
+// A chunk's 4-byte payload (FILL's word, CRC32's value).
+int ImportJob::read_word(uint64_t payload, const char* type, uint64_t at, uint32_t* word) {
+  if (payload != 4) return bad(StreamError::kCorrupt, at, std::string("a ") + type + " chunk without its 4-byte value");
+  return read_in(reinterpret_cast<uint8_t*>(word), 4, at);
 }
 
 // Image bytes [off, off+n): what lies within the volume is written; what lies beyond it
@@ -186,9 +193,8 @@ int ImportJob::chunk(const ChunkHeader& c, uint64_t* pos) {
       break;
     }
     case kChunkFill: {
-      if (payload != 4) return bad(StreamError::kCorrupt, *pos, "a FILL chunk without its 4-byte value");
       uint32_t word;
-      int r = read_in(reinterpret_cast<uint8_t*>(&word), 4, *pos);
+      int r = read_word(payload, "FILL", *pos, &word);
       if (r < 0) return r;
       crc_.pattern(word, len);
       r = word == 0 ? put_zeros(*pos, len) : put_pattern(word, *pos, len);
@@ -203,9 +209,8 @@ int ImportJob::chunk(const ChunkHeader& c, uint64_t* pos) {
       break;
     }
     case kChunkCrc32: {
-      if (payload != 4) return bad(StreamError::kCorrupt, *pos, "a CRC32 chunk without its 4-byte value");
       uint32_t want;
-      int r = read_in(reinterpret_cast<uint8_t*>(&want), 4, *pos);
+      int r = read_word(payload, "CRC32", *pos, &want);
       if (r < 0) return r;
       uint32_t have = crc_.value();
       if (want != have)
