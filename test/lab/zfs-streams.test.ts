@@ -2,20 +2,23 @@
  * ZFS volumes in streams and clones between zpools, on real OpenZFS: the sparse format from
  * a zvol into a file-reflink pool and back, the zfs format (full, a revision, then an
  * incremental one applied in place) between two zpools, a running VM's stream being its
- * pre-start data, and `vm clone` taking zfs clone within a zpool and zfs send/recv across.
+ * pre-start data, a cut or corrupt stream refused with the zvol unchanged, and `vm clone`
+ * taking zfs clone within a zpool and zfs send/recv across (into an encrypted pool too).
  */
-import { closeSync, mkdtempSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QvolApp } from '../../src/app/app.js';
 import { copyVolume } from '../../src/io/copy.js';
-import { exportVolumeStream, importVolumeStream } from '../../src/io/streams/volume-stream.js';
+import { exportVolumeStream, importVolumeStream, importVolumeStreamFile } from '../../src/io/streams/volume-stream.js';
+import { StreamError } from '../../src/model/errors.js';
 import type { Volume } from '../../src/model/volume.js';
 import { throughFifo } from '../helpers/fifo.js';
 import { patternBuffer, sameBytes, spreadChunks } from '../helpers/files.js';
 import { skipReason } from '../helpers/gates.js';
-import { inLab, makeZpool, notInLab, zfsGet, type LabZpool } from './zpool.js';
+import { datasetsUnder, inLab, makeZpool, notInLab, zfsGet, type LabZpool } from './zpool.js';
 
 const MiB = 2 ** 20;
 const SIZE = 32 * MiB;
@@ -31,6 +34,7 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs streams and clones between zpo
     await QvolApp.with({ home }, async (app) => {
       await app.addPool({ name: 'one', driver: 'zfs_zvol', container: 'qvolone/q' });
       await app.addPool({ name: 'two', driver: 'zfs_zvol', container: 'qvoltwo/q' });
+      await app.addPool({ name: 'enc', driver: 'zfs_encrypted', zpool_name: 'qvoltwo', passphrase_command: 'printf %s correct-horse', unload_timeout: 0 });
     });
   });
   afterAll(() => { one?.destroy(); two?.destroy(); });
@@ -56,11 +60,11 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs streams and clones between zpo
     await app.stopVm(vm);
   }
 
-  const pipe = (from: Volume, to: Volume, format: 'sparse' | 'zfs', extra: { since?: string; revision?: string; incremental?: boolean } = {}) =>
+  const pipe = (from: Volume, to: Volume, format: 'raw' | 'sparse' | 'zfs', extra: { since?: string; revision?: string; incremental?: boolean; size?: number } = {}) =>
     throughFifo(home, (fd) => exportVolumeStream(from, fd, { format, ...(extra.since ? { since: extra.since } : {}), ...(extra.revision ? { revision: extra.revision } : {}) }),
-      (fd) => importVolumeStream(to, fd, { format, incremental: extra.incremental === true }));
+      (fd) => importVolumeStream(to, fd, { format, incremental: extra.incremental === true, ...(extra.size ? { size: extra.size } : {}) }));
 
-  it('sparse: zvol → file-reflink → zvol in another zpool, equal and sparse', async () => {
+  it('sparse: zvol → file-reflink → zvol in another zpool, equal and sparse; raw zvol → zvol', async () => {
     await QvolApp.with({ home }, async (app) => {
       await app.createVm('s1', 'standalone', { pool: 'one' });
       await app.getVolume('s1', 'private').resize(SIZE);
@@ -73,6 +77,10 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs streams and clones between zpo
       const original = await committed(app.getVolume('s1', 'private'));
       expect(sameBytes(original, await committed(app.getVolume('s3', 'private')))).toBe(true);
       expect(Number(zfsGet(app.getVolume('s3', 'private').vid, 'referenced'))).toBeLessThan(6 * MiB);
+      await app.createVm('s4', 'standalone', { pool: 'two' });
+      await pipe(app.getVolume('s1', 'private'), app.getVolume('s4', 'private'), 'raw', { size: SIZE });
+      expect(sameBytes(original, await committed(app.getVolume('s4', 'private')))).toBe(true);
+      expect(Number(zfsGet(app.getVolume('s4', 'private').vid, 'referenced'))).toBeLessThan(6 * MiB);
     });
   });
 
@@ -105,19 +113,47 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs streams and clones between zpo
     });
   });
 
+  it('a cut or corrupt stream into a zvol is refused; the volume and the pool are as they were', async () => {
+    await QvolApp.with({ home }, async (app) => {
+      await app.createVm('t1', 'standalone', { pool: 'one' });
+      await app.getVolume('t1', 'private').resize(SIZE);
+      await write(app, 't1', 13);
+      const stream = join(home, 't1.simg');
+      const fh = await open(stream, 'w');
+      await exportVolumeStream(app.getVolume('t1', 'private'), fh.fd, { format: 'sparse' });
+      await fh.close();
+      await app.createVm('t2', 'standalone', { pool: 'two' });
+      const target = app.getVolume('t2', 'private');
+      const before = await committed(target);
+      const bytes = readFileSync(stream);
+      const bad = join(home, 'bad.simg');
+      for (const [edit, code] of [[(b: Buffer) => b.subarray(0, b.length / 2), 'STREAM_TRUNCATED'], [(b: Buffer) => { b.writeUInt8(b.readUInt8(b.length - 200) ^ 1, b.length - 200); return b; }, 'STREAM_CRC_MISMATCH']] as const) {
+        writeFileSync(bad, edit(Buffer.from(bytes)));
+        const err = await importVolumeStreamFile(target, bad, { format: 'sparse' }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(StreamError);
+        expect((err as StreamError).code).toBe(code);
+        expect(sameBytes(before, await committed(target))).toBe(true);
+        expect(datasetsUnder('qvoltwo/q').filter((d) => d.includes('.importing/') || d.includes('.tmp/'))).toEqual([]);
+      }
+    });
+  });
+
   it('vm clone: zfs clone within a zpool, zfs send/recv across, sparse copy into files', async () => {
     await QvolApp.with({ home }, async (app) => {
       await app.createVm('c1', 'standalone', { pool: 'one' });
       await app.getVolume('c1', 'private').resize(SIZE);
       await write(app, 'c1', 9);
       const original = await committed(app.getVolume('c1', 'private'));
-      for (const [dst, pool, method] of [['c2', 'one', 'zfs clone'], ['c3', 'two', 'zfs send/recv'], ['c4', 'default', 'sparse copy']] as const) {
+      const paths = [['c2', 'one', 'zfs clone'], ['c3', 'two', 'zfs send/recv'], ['c4', 'default', 'sparse copy'], ['c5', 'enc', 'zfs send/recv']] as const;
+      for (const [dst, pool, method] of paths) {
         await app.cloneVm('c1', dst, { pool });
         const v = app.getVolume(dst, 'private');
         expect(v.importMethod, dst).toBe(method);
         expect(sameBytes(original, await committed(v)), dst).toBe(true);
       }
       expect(Number(zfsGet(app.getVolume('c3', 'private').vid, 'referenced'))).toBeLessThan(6 * MiB);
+      // received under the encryption root: encrypted with its key, not sent in the clear
+      expect(zfsGet(app.getVolume('c5', 'private').vid, 'encryptionroot')).toBe('qvoltwo/encryption/enc');
     });
   });
 });
