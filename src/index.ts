@@ -8,7 +8,7 @@ export { capabilities } from './io/capabilities.js';
 export { QvolError, UsageError, CancelledError, CopyError, StreamError, type CopyErrorCode, type StreamErrorCode } from './model/errors.js';
 export { exportStream, type StreamExportOptions, type StreamExportResult } from './io/streams/export.js';
 export { importStream, readStreamHeader, sparseImageSize, type SparseHeader, type StreamImportOptions, type StreamImportResult } from './io/streams/import.js';
-export { exportVolumeStream, importVolumeStream, importVolumeFile, importVolumeStreamFile, type VolumeExportOptions, type VolumeImportOptions } from './io/streams/volume-stream.js';
+export { exportVolumeStream, exportVolumeFile, importVolumeStream, importVolumeFile, importVolumeStreamFile, type VolumeExportOptions, type VolumeImportOptions } from './io/streams/volume-stream.js';
 export { STREAM_FORMATS, parseStreamFormat, type StreamFormat, type StreamSummary } from './io/streams/format.js';
 export { SystemError, isSystemError } from './native/errors.js';
 export { parseSize, formatBytes } from './util/size.js';

@@ -16,7 +16,7 @@ import { CancelledError, CopyError, UsageError } from '../model/errors.js';
 import { formatBytes } from '../util/size.js';
 import { publish } from './atomic.js';
 import { disableMask } from './capabilities.js';
-import { progressReporter, type CopyProgress } from './progress.js';
+import { cancelFlag, progressReporter, type CopyProgress } from './progress.js';
 import { discardTarget, openSource, openTarget, type CopySource, type CopyTarget } from './copy-target.js';
 
 export type { CopyMethod, CopyProgress, Mode };
@@ -99,8 +99,7 @@ export async function copyVolume(sourcePath: string, targetPath: string, options
   const started = process.hrtime.bigint();
   const source = await openSource(sourcePath);
   let target: CopyTarget | undefined;
-  const cancel = new Int32Array(new SharedArrayBuffer(4));
-  const onAbort = () => Atomics.store(cancel, 0, 1);
+  const cancel = cancelFlag(options.signal);
   try {
     const size = options.size ?? source.size;
     target = await openTarget(targetPath, source, size, { mode: options.mode, replaceSource: options.replaceSource === true });
@@ -109,7 +108,6 @@ export async function copyVolume(sourcePath: string, targetPath: string, options
         `Cannot reflink '${source.path}' to '${target.path}': only regular files share extents; use --reflink auto.`,
         { path: target.path });
     }
-    options.signal?.addEventListener('abort', onAbort, { once: true });
     const stats = await withCallerStack(() => native.copyFile(source.handle.fd, target!.handle.fd, {
       length: Math.min(size, source.size),
       targetSize: size,
@@ -119,7 +117,7 @@ export async function copyVolume(sourcePath: string, targetPath: string, options
       disable: disableMask(options.disable),
       sync: options.sync ?? true,
       copyMtime: options.preserveMtime === true,
-      cancel,
+      cancel: cancel.flag,
       srcPath: source.path,
       dstPath: target!.writePath,
     }, progressReporter(options.onProgress)));
@@ -131,7 +129,7 @@ export async function copyVolume(sourcePath: string, targetPath: string, options
     if (target) await discardTarget(target);
     throw target ? explain(err, source, target, reflink) : err;
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
+    cancel.release();
     await source.handle.close();
   }
 }

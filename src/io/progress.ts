@@ -1,4 +1,4 @@
-/** Progress of a long data job, as the copy engine and the stream jobs report it. */
+/** Progress and cancellation of a long native data job (copy, export, import). */
 export interface CopyProgress {
   /** Bytes of the source dealt with so far (copied or found to be holes). */
   done: number;
@@ -20,4 +20,13 @@ export function progressReporter(onProgress: ((p: CopyProgress) => void) | undef
     const rate = seconds > 0 ? done / seconds : 0;
     onProgress({ done, total, rate, etaSeconds: rate > 0 ? (total - done) / rate : undefined, phase: phase === 0 ? 'scan' : 'copy' });
   };
+}
+
+/** Cancellation as the native jobs take it: an Int32Array set from an AbortSignal. */
+export function cancelFlag(signal: AbortSignal | undefined): { flag: Int32Array; release(): void } {
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const onAbort = () => Atomics.store(flag, 0, 1);
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return { flag, release: () => signal?.removeEventListener('abort', onAbort) };
 }

@@ -20,6 +20,12 @@ export class ExternalCommandError extends QvolError {
   }
 }
 
+/** A failed execa run as an ExternalCommandError naming `command`; anything else as it is. */
+function commandFailed(command: string, err: unknown): ExternalCommandError {
+  const e = err as { exitCode?: number; stderr?: string };
+  return new ExternalCommandError(command, e.exitCode ?? -1, e.stderr ?? String(err), err);
+}
+
 export interface RunOptions {
   timeoutMs?: number;
   input?: string;
@@ -38,8 +44,7 @@ export async function run(file: string, args: readonly string[], options: RunOpt
     });
     return result.stdout;
   } catch (err) {
-    const e = err as { exitCode?: number; stderr?: string };
-    throw new ExternalCommandError(command, e.exitCode ?? -1, e.stderr ?? String(err), err);
+    throw commandFailed(command, err);
   }
 }
 
@@ -63,8 +68,7 @@ export async function runStreaming(file: string, args: readonly string[], ends: 
     const result = await execa(file, args, options);
     return String(result.stderr);
   } catch (err) {
-    const e = err as { exitCode?: number; stderr?: string };
-    throw new ExternalCommandError(command, e.exitCode ?? -1, e.stderr ?? String(err), err);
+    throw commandFailed(command, err);
   }
 }
 
@@ -83,7 +87,6 @@ export async function runPipeline(a: readonly string[], b: readonly string[]): P
     });
     return result.stderr;
   } catch (err) {
-    const e = err as { exitCode?: number; stderr?: string };
-    throw new ExternalCommandError(`${a.join(' ')} | ${b.join(' ')}`, e.exitCode ?? -1, e.stderr ?? String(err), err);
+    throw commandFailed(`${a.join(' ')} | ${b.join(' ')}`, err);
   }
 }

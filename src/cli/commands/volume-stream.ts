@@ -8,9 +8,8 @@ import { open, unlink } from 'node:fs/promises';
 import { isatty } from 'node:tty';
 import { Command, Option } from 'commander';
 import { publish, tempPathFor } from '../../io/atomic.js';
-import { copyVolume } from '../../io/copy.js';
 import { STREAM_FORMATS, type StreamFormat, type StreamSummary } from '../../io/streams/format.js';
-import { exportVolumeStream, importVolumeFile, importVolumeStream, importVolumeStreamFile } from '../../io/streams/volume-stream.js';
+import { exportVolumeFile, exportVolumeStream, importVolumeFile, importVolumeStream, importVolumeStreamFile } from '../../io/streams/volume-stream.js';
 import { UsageError } from '../../model/errors.js';
 import { formatBytes } from '../../util/size.js';
 import { openApp, parseVolumeRef } from '../context.js';
@@ -87,18 +86,7 @@ export function exportCommand(io: CliIo): Command {
         const v = app.getVolume(vm, name);
         if (toStdout) return exportVolumeStream(v, 1, { ...options, outPath: 'standard output' });
         const output = flags.output!;
-        if (flags.format === 'raw') {
-          const path = await v.export();
-          try {
-            const started = process.hrtime.bigint();
-            const r = await copyVolume(path, output, { size: v.size, onProgress: bar.update });
-            const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-            const holeBytes = r.bytesSkipped + r.bytesZeroed;
-            return { format: 'raw' as const, bytes: r.size, size: r.size, dataBytes: r.size - holeBytes, holeBytes, seconds, rate: seconds > 0 ? Math.round(r.size / seconds) : 0, method: r.method };
-          } finally {
-            await v.exportEnd(path);
-          }
-        }
+        if (flags.format === 'raw') return exportVolumeFile(v, output, { onProgress: bar.update });
         // A stream file appears whole or not at all.
         const temp = tempPathFor(output);
         const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);

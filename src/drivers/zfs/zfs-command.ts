@@ -55,13 +55,18 @@ function options(props: Record<string, string>): string[] {
   return Object.entries(props).flatMap(([k, v]) => ['-o', `${k}=${v}`]);
 }
 
-async function exec(tool: 'zfs' | 'zpool', args: string[], input?: string): Promise<string> {
+/** Runs `command`, turning a failed zfs or zpool command into a ZfsError. */
+async function zfsCall<T>(command: () => Promise<T>): Promise<T> {
   try {
-    return await run(tool, args, { timeoutMs: TIMEOUT_MS, ...(input === undefined ? {} : { input }) });
+    return await command();
   } catch (err) {
     if (err instanceof ExternalCommandError) throw new ZfsError(err);
     throw err;
   }
+}
+
+function exec(tool: 'zfs' | 'zpool', args: string[], input?: string): Promise<string> {
+  return zfsCall(() => run(tool, args, { timeoutMs: TIMEOUT_MS, ...(input === undefined ? {} : { input }) }));
 }
 
 /** Runs a read-only zfs command. */
@@ -84,36 +89,21 @@ export async function zfsChange(args: string[], input?: string): Promise<string>
 }
 
 /** `zfs send` into `outFd`; resolves to its stderr (-P puts the stream's size there). */
-export async function zfsSendTo(args: string[], outFd: number): Promise<string> {
-  try {
-    return await runStreaming('zfs', args, { stdout: outFd });
-  } catch (err) {
-    if (err instanceof ExternalCommandError) throw new ZfsError(err);
-    throw err;
-  }
+export function zfsSendTo(args: string[], outFd: number): Promise<string> {
+  return zfsCall(() => runStreaming('zfs', args, { stdout: outFd }));
 }
 
 /** `zfs receive` from `inFd`: all or nothing, as ZFS receives. */
 export async function zfsReceiveFrom(args: string[], inFd: number): Promise<void> {
-  try {
-    await runStreaming('zfs', args, { stdin: inFd });
-    durableStep();
-  } catch (err) {
-    if (err instanceof ExternalCommandError) throw new ZfsError(err);
-    throw err;
-  }
+  await zfsCall(() => runStreaming('zfs', args, { stdin: inFd }));
+  durableStep();
 }
 
 /** `zfs send ... | zfs receive ...` through a kernel pipe between the two. */
 export async function zfsSendReceive(send: string[], receive: string[]): Promise<string> {
-  try {
-    const stderr = await runPipeline(['zfs', ...send], ['zfs', ...receive]);
-    durableStep();
-    return stderr;
-  } catch (err) {
-    if (err instanceof ExternalCommandError) throw new ZfsError(err);
-    throw err;
-  }
+  const stderr = await zfsCall(() => runPipeline(['zfs', ...send], ['zfs', ...receive]));
+  durableStep();
+  return stderr;
 }
 
 /** The stream size `zfs send -P` reports on stderr ("size\t<bytes>"), or 0. */

@@ -8,7 +8,7 @@ import { hasCode, withCallerStack } from '../../native/errors.js';
 import { CancelledError } from '../../model/errors.js';
 import { disableMask } from '../capabilities.js';
 import { openSource } from '../copy-target.js';
-import { progressReporter, type CopyProgress } from '../progress.js';
+import { cancelFlag, progressReporter, type CopyProgress } from '../progress.js';
 import { summarize, type StreamSummary } from './format.js';
 
 export interface StreamExportOptions {
@@ -28,15 +28,6 @@ export interface StreamExportResult extends StreamSummary {
   crc?: string;
   /** The pipe's size after we grew it (F_SETPIPE_SZ); 0 when the output is not a pipe. */
   pipeSize: number;
-}
-
-/** Cancellation as the native jobs take it: an Int32Array set from an AbortSignal. */
-export function cancelFlag(signal: AbortSignal | undefined): { flag: Int32Array; release(): void } {
-  const flag = new Int32Array(new SharedArrayBuffer(4));
-  const onAbort = () => Atomics.store(flag, 0, 1);
-  if (signal?.aborted) onAbort();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  return { flag, release: () => signal?.removeEventListener('abort', onAbort) };
 }
 
 export async function exportStream(sourcePath: string, outFd: number, options: StreamExportOptions): Promise<StreamExportResult> {

@@ -13,8 +13,7 @@ import { CancelledError, CopyError, StreamError, type StreamErrorCode } from '..
 import { formatBytes } from '../../util/size.js';
 import { blockDeviceInfo } from '../blockdev.js';
 import { disableMask } from '../capabilities.js';
-import { progressReporter, type CopyProgress } from '../progress.js';
-import { cancelFlag } from './export.js';
+import { cancelFlag, progressReporter, type CopyProgress } from '../progress.js';
 import { summarize, type StreamSummary } from './format.js';
 
 export type { SparseHeader };

@@ -8,7 +8,7 @@
 import type { Volume } from '../../model/volume.js';
 import { StreamError, UsageError } from '../../model/errors.js';
 import { formatBytes } from '../../util/size.js';
-import { copyVolume } from '../copy.js';
+import { copyVolume, type CopyResult } from '../copy.js';
 import { openSource } from '../copy-target.js';
 import type { CopyProgress } from '../progress.js';
 import { exportStream, type StreamExportResult } from './export.js';
@@ -127,6 +127,34 @@ export async function importVolumeStreamFile(volume: Volume, path: string, optio
 }
 
 /**
+ * What a copy-engine transfer of a volume did, as a stream summary; `bytes` is what the
+ * summary counts as having crossed: the whole file written (export) or the data read (import).
+ */
+function copySummary(r: CopyResult, started: bigint, crossed: 'whole' | 'data'): StreamSummary {
+  const holeBytes = r.bytesSkipped + r.bytesZeroed;
+  const bytes = crossed === 'whole' ? r.size : r.size - holeBytes;
+  return summarize('raw', { bytes, size: r.size, dataBytes: r.size - holeBytes, holeBytes, method: r.method }, started);
+}
+
+/**
+ * The committed data as a raw file: the copy engine (a reflink where the filesystem shares
+ * extents, else only the data extents copied, holes kept).
+ */
+export async function exportVolumeFile(volume: Volume, path: string, options: Pick<VolumeExportOptions, 'signal' | 'onProgress'> = {}): Promise<StreamSummary> {
+  const started = process.hrtime.bigint();
+  const from = await volume.export();
+  try {
+    return copySummary(await copyVolume(from, path, {
+      size: volume.size,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    }), started, 'whole');
+  } finally {
+    await volume.exportEnd(from);
+  }
+}
+
+/**
  * Raw data from a file or block device: the copy engine reads only its data extents and
  * clones or copies in-kernel where it can. The size given must be the input's.
  */
@@ -135,12 +163,10 @@ export async function importVolumeFile(volume: Volume, path: string, options: Om
   const input = await openSource(path);
   await input.handle.close();
   const size = importSize(volume, input.path, options.size, input.size);
-  const r = await intoImportTarget(volume, size, (target) => copyVolume(input.path, target, {
+  return copySummary(await intoImportTarget(volume, size, (target) => copyVolume(input.path, target, {
     size,
     targetIsZero: volume.importTargetReadsZero,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  }));
-  const holeBytes = r.bytesSkipped + r.bytesZeroed;
-  return summarize('raw', { bytes: size - holeBytes, size, dataBytes: size - holeBytes, holeBytes, method: r.method }, started);
+  })), started, 'data');
 }
