@@ -1,5 +1,5 @@
 /**
- * Inside the lab VM (`test/lab/run.sh -- node dist/bench/lab-wait.js [rounds]`): how long
+ * Inside the lab VM (`test/lab/run.sh -- node dist-dev/bench/lab-wait.js [rounds]`): how long
  * after `zfs create -V` returns each way of waiting sees the /dev/zvol link usable. Ours
  * (inotify), a 10 ms poll (Qubes' zfs driver), a 1 s poll (Proxmox) and `udevadm settle`.
  * The VM runs under software emulation, so absolute times are slow; compare the columns.

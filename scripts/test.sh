@@ -7,25 +7,50 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 bash scripts/install-deps.sh || exit 1
 [ -f build/Release/qvol.node ] || node scripts/build-native.mjs || exit 1
-npx --no-install tsc -p tsconfig.json || exit 1
+npx --no-install tsc -p tsconfig.build.json || exit 1
+npx --no-install tsc -p tsconfig.json || exit 1  # the tests and benchmarks type-check too
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
-tiers=()
-run_tier() {  # name, then the vitest arguments
+timings=()
+# Each tier's wall time, printed as it ends and again in the summary.
+timed() {  # name, then the command
   local name=$1; shift
+  local t0=$SECONDS rc=0
+  "$@" || rc=$?
+  timings+=("$name $((SECONDS - t0)) s")
+  echo "== tier $name: $((SECONDS - t0)) s"
+  return $rc
+}
+vitest_tier() {  # name, node binary, then the vitest arguments
+  local name=$1 node=$2; shift 2
   echo "== tier $name"
-  npx --no-install vitest run "$@" --reporter=default --reporter=json --outputFile="$results/$name.json"
-  tiers+=("$name")
+  timed "$name" "$node" node_modules/vitest/vitest.mjs run "$@" --reporter=default --reporter=json \
+    --outputFile="$results/$name.json"
+}
+has_loop() { [ "$(id -u)" = 0 ] && [ -e /dev/loop-control ]; }
+fs_tier() {  # suffix, node binary
+  if has_loop; then
+    vitest_tier "fs$1" "$2" --project fs
+  else
+    echo "== tier fs$1: skipped: needs root and /dev/loop-control for loop-mounted ext4, btrfs and XFS"
+    # the host-filesystem part needs neither
+    vitest_tier "fs-host$1" "$2" --project fs test/fs/copy-host.test.ts
+  fi
 }
 
-run_tier unit --project unit
-if [ "$(id -u)" = 0 ] && [ -e /dev/loop-control ]; then
-  run_tier fs --project fs
+node=$(command -v node)
+vitest_tier unit "$node" --project unit
+fs_tier "" "$node"
+vitest_tier package "$node" --project package
+
+# The same unit and fs tiers under the other LTS line (the addon is N-API: one build serves both).
+other=24; [ "$(node -p 'process.versions.node.split(".")[0]')" = 24 ] && other=22
+if node_other=$(bash scripts/install-node.sh "$other"); then
+  vitest_tier "unit@node$other" "$node_other" --project unit
+  fs_tier "@node$other" "$node_other"
 else
-  echo "== tier fs: skipped: needs root and /dev/loop-control for loop-mounted ext4, btrfs and XFS"
-  # the host-filesystem part needs neither
-  run_tier fs-host --project fs test/fs/copy-host.test.ts
+  echo "== tier unit@node$other, fs@node$other: skipped: Node $other could not be installed from the npm registry"
 fi
 if [ "$(id -u)" != 0 ]; then
   echo "== tier lab: skipped: needs root to install the lab (QEMU, a Debian kernel with OpenZFS)"
@@ -35,17 +60,18 @@ else
   # Inside the VM the working directory is shared, /tmp is not: the report comes back here.
   echo "== tier lab"
   rm -f .lab-results.json
-  bash test/lab/run.sh -m 3072 -t 3600 -- npx --no-install vitest run --project lab --reporter=default \
+  timed lab bash test/lab/run.sh -m 3072 -t 3600 -- npx --no-install vitest run --project lab --reporter=default \
     --reporter=json --outputFile=.lab-results.json
   if [ -f .lab-results.json ]; then mv .lab-results.json "$results/lab.json"; else
     echo '{"numPassedTests":0,"numFailedTests":1,"numPendingTests":0,"numTodoTests":0,"success":false}' > "$results/lab.json"
   fi
-  tiers+=(lab)
 fi
 
 echo "== bench (quick)"
 bench_failed=0
-node dist/bench/run.js --quick || bench_failed=1
+timed bench bash -c 'npx --no-install tsc -p tsconfig.bench.json && node dist-dev/bench/run.js --quick' || bench_failed=1
+
+echo "== time per tier: ${timings[*]/%/;}"
 
 node -e '
   const fs = require("fs"); let p = 0, f = 0, s = 0;

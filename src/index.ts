@@ -12,7 +12,6 @@ export { exportVolumeStream, exportVolumeFile, importVolumeStream, importVolumeF
 export { STREAM_FORMATS, parseStreamFormat, type StreamFormat, type StreamSummary } from './io/streams/format.js';
 export { SystemError, isSystemError } from './native/errors.js';
 export { parseSize, formatBytes } from './util/size.js';
-export { runCli } from './cli/program.js';
 export { QvolApp, type OpenOptions, type StartedDevice } from './app/app.js';
 export type { VmRecord, VmClass, State } from './app/state.js';
 export { Pool, type VmRef, type VolumeRequest, type UsageDetails } from './model/pool.js';

@@ -10,11 +10,12 @@ import { recoverCommand } from './commands/recover.js';
 import { vmCommand } from './commands/vm.js';
 import { volumeCommand } from './commands/volume.js';
 import { prose, reportError, type CliIo } from './output.js';
+import { VERSION } from '../version.js';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('qvol')
     .description('VM volume storage: pools of volumes, copies and streams at device speed.')
-    .version('0.1.0')
+    .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({

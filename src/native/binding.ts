@@ -183,18 +183,59 @@ function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'binding.gyp'))) {
     const up = dirname(dir);
-    if (up === dir) throw new Error('qvol: cannot find the package root (binding.gyp)');
+    if (up === dir) throw new AddonLoadError([], new Error('no binding.gyp above ' + fileURLToPath(import.meta.url)));
     dir = up;
   }
   return dir;
 }
 
-function load(): NativeBinding {
-  const require = createRequire(import.meta.url);
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-  const binding = nodeGypBuild(packageRoot()) as NativeBinding;
-  binding.setErrorClass(SystemError);
-  return binding;
+/**
+ * The addon could not be loaded. It says where it looked and what to do, as sharp's loader
+ * does, since the usual causes (no compiler at install, a build for another Node, a missing
+ * shared library) each have a one-line fix.
+ */
+export class AddonLoadError extends Error {
+  readonly code = 'ADDON_NOT_LOADED';
+
+  constructor(readonly tried: string[], cause: unknown) {
+    const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+    super([
+      `qvol: the native addon could not be loaded: ${reason}`,
+      ...(tried.length > 0 ? ['Looked for:', ...tried.map((t) => `  ${t}`)] : []),
+      'Possible solutions:',
+      '- Build it for this Node (it needs g++, make, python3 and Node\'s headers; on Debian:',
+      '  apt-get install g++ make python3 libnode-dev): run `npm rebuild qvol`, or `npm run build` in a clone.',
+      `- Run qvol with the Node it was built for (this is Node ${process.version}, ABI ${process.versions.modules}).`,
+      '- Only the data path needs the addon: size parsing, errors and formats import without it.',
+    ].join('\n'), { cause });
+    this.name = 'AddonLoadError';
+  }
 }
 
-export const native: NativeBinding = load();
+function load(): NativeBinding {
+  const require = createRequire(import.meta.url);
+  const root = packageRoot();
+  const tried = ['build/Release/qvol.node', 'build/Debug/qvol.node', `prebuilds/${process.platform}-${process.arch}/*.node`]
+    .map((p) => join(root, p));
+  try {
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+    const binding = nodeGypBuild(root) as NativeBinding;
+    binding.setErrorClass(SystemError);
+    return binding;
+  } catch (err) {
+    throw new AddonLoadError(tried, err);
+  }
+}
+
+let loaded: NativeBinding | undefined;
+
+/**
+ * The addon, loaded on first use: importing the library (or running `qvol --version`) costs
+ * no dlopen, and a library user who needs no data path never meets a load failure.
+ */
+export const native: NativeBinding = new Proxy({} as NativeBinding, {
+  get(_target, property) {
+    loaded ??= load();
+    return loaded[property as keyof NativeBinding];
+  },
+});

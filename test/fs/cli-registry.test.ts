@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
 
-const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js');
+const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 
 async function qvol(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];

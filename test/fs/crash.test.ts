@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js');
+const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const MAX_STEPS = 60;
 
 interface Home {

@@ -14,7 +14,7 @@ import { allocated, makeSparseFile, sameBytes, spreadChunks } from '../helpers/f
 import { fsTierBlocker, skipReason } from '../helpers/gates.js';
 import { mountLoopFs, type FsKind, type LoopFs } from '../helpers/loopfs.js';
 
-const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js');
+const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const MiB = 2 ** 20;
 const SIZE = 64 * MiB;
 const blocker = fsTierBlocker(['mkfs.btrfs', 'mkfs.xfs', 'mkfs.ext4', 'simg2img']);

@@ -14,7 +14,7 @@ import { skipReason } from '../helpers/gates.js';
 import { exported, writeAt } from '../helpers/volume-contract.js';
 import { datasetsUnder, inLab, makeZpool, notInLab, type LabZpool } from './zpool.js';
 
-const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js');
+const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const MAX_STEPS = 20;
 const VID = 'qvolcrash/z/vm/t/root';
 

@@ -28,7 +28,7 @@ export function timerFile(encryptionRoot: string): string {
 function mainScript(): string {
   const sibling = fileURLToPath(new URL('./key-unload-main.js', import.meta.url));
   if (existsSync(sibling)) return sibling;
-  return fileURLToPath(new URL('../../../dist/src/drivers/zfs/key-unload-main.js', import.meta.url));
+  return fileURLToPath(new URL('../../../dist/drivers/zfs/key-unload-main.js', import.meta.url));
 }
 
 /** The PID in the timer file when it is still our timer process, else undefined. */

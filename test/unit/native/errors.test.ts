@@ -34,7 +34,7 @@ describe('native errors are Node-style SystemErrors', () => {
   });
 
   it('keeps the caller\'s stack across the worker thread', async () => {
-    const err = await withCallerStack(() => native.fiemap(987654)).catch((e: unknown) => e as Error);
+    const err = await withCallerStack(() => native.fiemap(987654)).then(() => new Error('resolved'), (e: unknown) => e as Error);
     expect(err.stack).toContain('errors.test.ts');
   });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { native } from '../../../src/native/binding.js';
 import { capabilities } from '../../../src/io/capabilities.js';
 
-const impls = ['memeqzero', ...(capabilities().avx2 ? ['avx2'] : [])] as const;
+const impls: Array<'memeqzero' | 'avx2'> = ['memeqzero', ...(capabilities().avx2 ? ['avx2' as const] : [])];
 
 describe.each(impls)('isZero (%s)', (impl) => {
   it('finds zeros at every length, and a single set byte anywhere', () => {
