@@ -5,21 +5,21 @@ export { waitForDevice, waitForPath, isDeviceInUse, type WaitOptions } from './i
 export { blockDeviceInfo, type BlockDeviceInfo } from './io/blockdev.js';
 export { atomicWriteFile, fsyncDir } from './io/atomic.js';
 export { capabilities } from './io/capabilities.js';
-export { QvolError, UsageError, CancelledError, CopyError, StreamError, type CopyErrorCode, type StreamErrorCode } from './model/errors.js';
+export { QvolError, UsageError, CancelledError, CopyError, StreamError, type CopyErrorCode, type StreamErrorCode } from './errors/index.js';
 export { exportStream, type StreamExportOptions, type StreamExportResult } from './io/streams/export.js';
 export { importStream, readStreamHeader, sparseImageSize, type SparseHeader, type StreamImportOptions, type StreamImportResult } from './io/streams/import.js';
-export { exportVolumeStream, exportVolumeFile, importVolumeStream, importVolumeFile, importVolumeStreamFile, type VolumeExportOptions, type VolumeImportOptions } from './io/streams/volume-stream.js';
-export { STREAM_FORMATS, parseStreamFormat, type StreamFormat, type StreamSummary } from './io/streams/format.js';
+export { exportVolume, importVolume, transferFormatsOf, type ExportOptions, type ImportOptions, type TransferEnd, type TransferSummary } from './app/transfer.js';
+export type { StreamFormat, StreamSummary } from './io/streams/format.js';
 export { SystemError, isSystemError } from './native/errors.js';
 export { parseSize, formatBytes } from './util/size.js';
 export { QvolApp, type OpenOptions, type StartedDevice } from './app/app.js';
 export type { VmRecord, VmClass, State } from './app/state.js';
 export { Pool, type VmRef, type VolumeRequest, type UsageDetails } from './model/pool.js';
-export { Volume, encryptedVolumePath, type VolumeConfig, type VolumeType, type BlockDevice, type ImportMethod } from './model/volume.js';
+export { Volume, encryptedVolumePath, type VolumeConfig, type VolumeType, type BlockDevice, type ImportReport } from './model/volume.js';
 export { ReflinkPool } from './drivers/file-reflink/pool.js';
 export { ReflinkVolume } from './drivers/file-reflink/volume.js';
 export { createPool, driverNames, driverParameters } from './drivers/registry.js';
 export {
   StoragePoolException, QubesValueError, QubesVMNotHaltedError, QubesVMError, QubesPoolInUseError,
   RevisionNotFoundError, NotImplementedError,
-} from './model/errors.js';
+} from './errors/index.js';

@@ -1,6 +1,6 @@
 /** What every registry verb shares: opening the app, VM:VOLUME arguments, tables. */
 import { QvolApp } from '../app/app.js';
-import { UsageError } from '../model/errors.js';
+import { UsageError } from '../errors/index.js';
 import type { CliIo } from './output.js';
 
 export function openApp<T>(io: CliIo, fn: (app: QvolApp) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {

@@ -3,7 +3,7 @@
  * stderr. Tests hand in their own streams.
  */
 import { CommanderError } from 'commander';
-import { QvolError } from '../model/errors.js';
+import { QvolError } from '../errors/index.js';
 import { isSystemError } from '../native/errors.js';
 
 export interface CliIo {
@@ -28,9 +28,8 @@ export function printJson(io: CliIo, value: unknown): void {
   io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** Prints an error the way a user or a script needs it, and returns the exit status. */
-export function reportError(io: CliIo, err: unknown, json: boolean): number {
-  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+/** An error as scripts see it: a stable code, one sentence, the path at fault, the exit status. */
+export function errorRecord(err: unknown): { code: string; message: string; path?: string; exitCode: number } {
   let code = 'INTERNAL';
   let message = String(err);
   let exitCode = 1;
@@ -43,6 +42,13 @@ export function reportError(io: CliIo, err: unknown, json: boolean): number {
   } else if (err instanceof Error) {
     message = err.message;
   }
+  return { code, message, exitCode, ...(path === undefined ? {} : { path }) };
+}
+
+/** Prints an error the way a user or a script needs it, and returns the exit status. */
+export function reportError(io: CliIo, err: unknown, json: boolean): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  const { code, message, path, exitCode } = errorRecord(err);
   if (json) printJson(io, { error: { code, message, ...(path === undefined ? {} : { path }) } });
   else io.stderr.write(`qvol: ${message}\n`);
   if (!(err instanceof QvolError) && !isSystemError(err) && err instanceof Error && process.env.QVOL_DEBUG) {

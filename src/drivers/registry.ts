@@ -2,9 +2,9 @@
  * Pool drivers by name: how to build a pool from its persisted options, and which options
  * each takes (Qubes' driver_parameters: name -> required?).
  */
-import { QvolError } from '../model/errors.js';
+import { QvolError } from '../errors/index.js';
 import type { Pool } from '../model/pool.js';
-import { ReflinkPool, type ReflinkPoolOptions } from './file-reflink/pool.js';
+import { ReflinkPool, isReflinkSupported, type ReflinkPoolOptions } from './file-reflink/pool.js';
 import { ZfsEncryptedPool, type ZfsEncryptedPoolOptions } from './zfs/encrypted-pool.js';
 import { ZfsPool, type ZfsPoolOptions } from './zfs/pool.js';
 
@@ -56,4 +56,16 @@ export function createPool(options: Record<string, string | number | boolean>): 
   const missing = Object.entries(driver.parameters).filter(([k, required]) => required && !(k in rest)).map(([k]) => k);
   if (missing.length > 0) throw new QvolError('USAGE', `missing required driver options: ${missing.join(', ')}`);
   return driver.create(options);
+}
+
+/**
+ * The options of the embedded pool in `dir`, which every host can run: file-reflink, cloning
+ * where the filesystem shares extents and copying sparse where it does not (then `note` says so).
+ */
+export async function embeddedPoolOptions(name: string, dir: string): Promise<{ options: Record<string, string | boolean>; note?: string }> {
+  const reflinks = await isReflinkSupported(dir);
+  return {
+    options: { name, driver: 'file-reflink', dir_path: dir, setup_check: reflinks },
+    ...(reflinks ? {} : { note: `the filesystem of ${dir} cannot share extents (reflink): volumes will be copied, sparse, instead of cloned` }),
+  };
 }

@@ -8,14 +8,19 @@ import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hasCode } from '../native/errors.js';
 
-/** fsync of a directory, so that a create, rename or remove in it survives power loss. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
+/** fsync of a file or device by its path: its data reaches the disk before what follows. */
+export async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
   try {
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+/** fsync of a directory, so that a create, rename or remove in it survives power loss. */
+export function fsyncDir(dir: string): Promise<void> {
+  return fsyncPath(dir);
 }
 
 /** A temporary name beside `path`, in the same directory and so on the same filesystem. */

@@ -6,7 +6,7 @@
 import { constants, type Stats } from 'node:fs';
 import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CopyError } from '../model/errors.js';
+import { CopyError } from '../errors/index.js';
 import { hasCode } from '../native/errors.js';
 import { formatBytes } from '../util/size.js';
 import { blockDeviceInfo, type BlockDeviceInfo } from './blockdev.js';

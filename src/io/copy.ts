@@ -12,7 +12,7 @@
  */
 import { native, type CopyMethod, type Mode, type NativeCopyStats, type DisableBits } from '../native/binding.js';
 import { hasCode, withCallerStack } from '../native/errors.js';
-import { CancelledError, CopyError, UsageError } from '../model/errors.js';
+import { CancelledError, CopyError, UsageError } from '../errors/index.js';
 import { formatBytes } from '../util/size.js';
 import { publish } from './atomic.js';
 import { disableMask } from './capabilities.js';
@@ -132,4 +132,9 @@ export async function copyVolume(sourcePath: string, targetPath: string, options
     cancel.release();
     await source.handle.close();
   }
+}
+
+/** The copy engine's rung in a report's words: reflink, copy_file_range or sparse copy. */
+export function copyMethodName(method: CopyMethod): string {
+  return method === 'clone' ? 'reflink' : method === 'copy_file_range' ? 'copy_file_range' : 'sparse copy';
 }

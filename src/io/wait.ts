@@ -8,7 +8,7 @@
 import { constants, watch, type FSWatcher } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { QvolError } from '../model/errors.js';
+import { QvolError } from '../errors/index.js';
 import { hasCode } from '../native/errors.js';
 
 export interface WaitOptions {

@@ -2,7 +2,7 @@
  * Names that reach paths, datasets and device-mapper tables are checked once, here, at the
  * edge: pools, VMs and volumes.
  */
-import { UsageError } from './errors.js';
+import { UsageError } from '../errors/index.js';
 
 export const MAX_NAME_LENGTH = 64;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;

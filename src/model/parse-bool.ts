@@ -3,7 +3,7 @@
  * (`parse_bool`: `True`/`1`/`on`, `False`/`0`/`off`/empty); the admin API and most
  * options are lenient (`qubes.property.bool`: any case, also yes/no and true/false).
  */
-import { QubesValueError } from './errors.js';
+import { QubesValueError } from '../errors/index.js';
 
 export function parseBoolStrict(value: unknown): boolean {
   if (typeof value === 'boolean') return value;

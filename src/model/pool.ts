@@ -1,9 +1,9 @@
 /**
- * The driver-independent pool (shared/spec/qubes-storage.md §1.10): a named place for
+ * The driver-independent pool (docs/qubes-contract.md, "Pools"): a named place for
  * volumes with a default `revisions_to_keep` and `ephemeral_volatile`. A driver subclasses
  * it; the app layer keeps the pools and their configs.
  */
-import { NotImplementedError, QvolError } from './errors.js';
+import { NotImplementedError, QvolError } from '../errors/index.js';
 import { validateName } from './names.js';
 import { parseBoolStrict } from './parse-bool.js';
 import type { Volume, VolumeInit } from './volume.js';
@@ -89,6 +89,34 @@ export abstract class Pool {
     if (!volume) throw new QvolError('VOLUME_NOT_FOUND', `Pool ${this.name} has no volume ${vid}.`, { path: vid });
     return volume;
   }
+
+  /**
+   * Runs `fn` with the pool's data reachable: the one data-access hook, where zfs_encrypted
+   * loads its key and LVM thin activates its volumes. With `hold`, the data stays reachable
+   * after `fn` succeeds (a started VM, an export, an import in progress) until release().
+   */
+  async using<T>(fn: () => Promise<T>, options: { hold?: boolean } = {}): Promise<T> {
+    await this.acquireData();
+    let held = false;
+    try {
+      const result = await fn();
+      held = options.hold === true;
+      return result;
+    } finally {
+      if (!held) await this.release();
+    }
+  }
+
+  /** Ends a hold of using(): the pool may make its data unreachable again (a key unload). */
+  async release(): Promise<void> {
+    await this.releaseData();
+  }
+
+  /** Makes the data reachable (load a key, activate volumes). */
+  protected async acquireData(): Promise<void> {}
+
+  /** The data is no longer needed by this operation (arm a key unload, deactivate). */
+  protected async releaseData(): Promise<void> {}
 
   /** Bytes of storage, or undefined when unknown. */
   async size(): Promise<number | undefined> {

@@ -1,11 +1,17 @@
 /**
- * The driver-independent volume of the Qubes storage model (shared/spec/qubes-storage.md §1):
- * its configuration and validation, the four volume types, the `ephemeral` rules, and the
- * contract every driver implements. Mutating operations are serialised per volume.
+ * The driver-independent volume of the Qubes storage model (docs/qubes-contract.md): its
+ * configuration and validation, the four volume types, the `ephemeral` rules, and the
+ * contract itself. The public operations live here, once: each takes the per-volume lock,
+ * checks its preconditions with the Qubes messages, brackets data access with
+ * `pool.using()`, dispatches on the volume type, and calls the protected hooks a driver
+ * implements for its storage. A driver never re-checks what this class checked.
  */
 import { Mutex } from '../util/mutex.js';
-import { NotImplementedError, QubesValueError, StoragePoolException } from './errors.js';
+import { NotImplementedError, QubesValueError, StoragePoolException, UnsupportedFormatError } from '../errors/index.js';
+import type { StreamSummary } from '../io/streams/format.js';
+import type { NativeFormat, NativeReceiveOptions, NativeSendOptions, VolumeCapabilities, VolumeFeature } from './features.js';
 import type { Pool } from './pool.js';
+import { resolveRevision } from './revisions.js';
 
 export type VolumeType = 'volatile' | 'snapshot' | 'origin' | 'origin_snapshot';
 
@@ -48,16 +54,11 @@ export interface BlockDevice {
   devtype: 'disk' | 'cdrom';
 }
 
-/**
- * How a volume's data came over from another volume: shared extents (reflink), a ZFS clone
- * of a snapshot, a ZFS send/receive stream, or the copy engine's in-kernel copy or its
- * read / zero-check / write loop.
- */
-export type ImportMethod = 'reflink' | 'zfs clone' | 'zfs send/recv' | 'copy_file_range' | 'sparse copy';
+const NO_CAPABILITIES: VolumeCapabilities = { features: new Set(), nativeFormats: new Map() };
 
-/** The copy engine's rung, as an ImportMethod. */
-export function importMethodName(method: 'clone' | 'copy_file_range' | 'readwrite'): ImportMethod {
-  return method === 'clone' ? 'reflink' : method === 'copy_file_range' ? 'copy_file_range' : 'sparse copy';
+/** How import_volume moved the data, for reports: the driver's word (reflink, zfs clone, ...). */
+export interface ImportReport {
+  method: string;
 }
 
 export abstract class Volume {
@@ -174,41 +175,270 @@ export abstract class Volume {
     throw new NotImplementedError(`Volume ${this.constructor.name} has ${method}() not implemented`);
   }
 
+  // -- capabilities ------------------------------------------------------------------------
+
+  /** What this driver's volumes can do, and the formats of its own (see model/features). */
+  get capabilities(): VolumeCapabilities {
+    return NO_CAPABILITIES;
+  }
+
+  has(feature: VolumeFeature): boolean {
+    return this.capabilities.features.has(feature);
+  }
+
+  /** The driver's own transfer format `name`, or undefined. */
+  nativeFormat(name: string): NativeFormat<this> | undefined {
+    return this.capabilities.nativeFormats.get(name) as NativeFormat<this> | undefined;
+  }
+
+  // -- the contract: public operations -------------------------------------------------------
+
+  /** Runs `fn` under the per-volume lock: mutating operations never overlap. */
+  protected locked<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.run(fn);
+  }
+
   /** Called once in the volume's lifetime; nothing touches storage before it. */
-  async create(): Promise<void> { this.notImplemented('create'); }
+  create(): Promise<void> {
+    return this.locked(async () => {
+      await this.cleanUp({ imports: true });
+      // Only an origin has data at create: the others need no key or activation yet.
+      if (this.type === 'origin') await this.pool.using(() => this.createStorage());
+      else await this.createStorage();
+    });
+  }
+
   /** Removes the volume and everything that belongs to it. */
-  async remove(): Promise<void> { this.notImplemented('remove'); }
-  /** Prepares for the VM's start; snapshots the source if snap_on_start. */
-  async start(): Promise<void> { this.notImplemented('start'); }
-  /** Commits if save_on_stop, otherwise discards. */
-  async stop(): Promise<void> { this.notImplemented('stop'); }
+  remove(): Promise<void> {
+    return this.locked(async () => {
+      this.pool.forget(this.vid);
+      await this.cleanUp({ imports: true });
+      await this.removeStorage();
+    });
+  }
+
+  /**
+   * Prepares for the VM's start: a snapshot starts from its source's committed state, a
+   * volatile volume empty, an origin from its committed state (saved as a revision first).
+   * A dirty origin (its host died while it ran) is used as it is: the power-loss rule.
+   * The data stays in use until stop().
+   */
+  start(): Promise<void> {
+    return this.locked(() => this.pool.using(async () => {
+      await this.cleanUp({ imports: true });
+      if (this.snapOnStart) await this.startSnapshot();
+      else if (!this.saveOnStop) await this.startVolatile();
+      else if (await this.isDirty()) await this.resumeDirty();
+      else await this.startOrigin();
+    }, { hold: true }));
+  }
+
+  /**
+   * Commits if save_on_stop (and dirty), otherwise discards; ends the hold start() took.
+   * Also commits what a crash left, so it must work without the data being reachable (a
+   * `recover` after a reboot must not ask for a passphrase).
+   */
+  stop(): Promise<void> {
+    return this.locked(async () => {
+      await this.cleanUp({ imports: false });
+      if (this.saveOnStop && !this.snapOnStart) {
+        if (await this.isDirty()) await this.commitRunning();
+      } else {
+        if (!this.snapOnStart) this._size = await this.currentSize(); // keep a resize made while running
+        await this.discard();
+      }
+      await this.pool.release();
+    });
+  }
+
+  /** Reverts to `revision`, by default the latest; the state it replaces is kept as a revision. */
+  revert(revision?: string): Promise<void> {
+    return this.locked(async () => {
+      if (await this.isDirty()) throw new StoragePoolException(`Cannot revert: ${this.vid} is not cleanly stopped`, { path: this.vid });
+      const id = resolveRevision(this.vid, await this.revisions(), revision);
+      await this.pool.using(() => this.revertTo(id));
+    });
+  }
+
+  /** Resizes the volume (a running one in place); `size` may be rounded up by the driver. */
+  resize(size: number): Promise<void> {
+    return this.locked(async () => {
+      if (!this.rw) throw new StoragePoolException(`Cannot resize: ${this.vid} is read-only`, { path: this.vid });
+      this._size = await this.pool.using(() => this.resizeStorage(size));
+    });
+  }
+
   /** A readable path with the committed (pre-start) data, even while the VM runs. */
-  async export(): Promise<string> { this.notImplemented('export'); }
+  async export(): Promise<string> {
+    this.requireSaveOnStop('export');
+    return this.pool.using(() => this.exportPath(), { hold: true });
+  }
+
   /** Cleans up after export(). */
-  async exportEnd(_path: string): Promise<void> {}
+  async exportEnd(path: string): Promise<void> {
+    try {
+      await this.endExport(path);
+    } finally {
+      await this.pool.release();
+    }
+  }
+
   /** A writable path whose contents replace the volume's, `size` bytes, after create(). */
-  async importData(_size: number): Promise<string> { this.notImplemented('import_data'); }
-  /** How the last importVolume() moved the data, for reports: see ImportMethod. */
-  importMethod: ImportMethod | undefined;
-  /** Whether the path importData() gives already reads zero everywhere (a new zvol), so an
-   * import writes only data. A regular file is emptied by the importer itself. */
-  get importTargetReadsZero(): boolean { return false; }
+  importData(size: number): Promise<string> {
+    return this.locked(async () => {
+      this.requireSaveOnStop('import_data');
+      await this.requireNotDirty(`Cannot import data to dirty volume ${this.vid}, stop the qube first`);
+      return this.pool.using(async () => {
+        await this.cleanUp({ imports: true });
+        return this.importTarget(size);
+      }, { hold: true });
+    });
+  }
+
   /** Always called after importData(): commits on success, discards otherwise. */
-  async importDataEnd(_success: boolean): Promise<void> {}
-  /** Copies another volume's committed data in, possibly from another pool. */
-  async importVolume(_source: Volume): Promise<Volume> { this.notImplemented('import_volume'); }
+  importDataEnd(success: boolean): Promise<void> {
+    return this.locked(async () => {
+      try {
+        await this.endImport(success);
+      } finally {
+        await this.pool.release();
+      }
+    });
+  }
+
+  /**
+   * Copies another volume's committed data in, possibly from another pool, and says how.
+   * A volume that is not save_on_stop has nothing to keep: nothing happens (as in Qubes).
+   */
+  importVolume(source: Volume): Promise<ImportReport> {
+    return this.locked(async () => {
+      if (!this.saveOnStop) return { method: 'none' };
+      await this.requireNotDirty(`Cannot import to dirty volume ${this.vid} - start and stop a qube to cleanup`);
+      return this.pool.using(async () => {
+        await this.cleanUp({ imports: false });
+        return { method: await this.importFrom(source) };
+      });
+    });
+  }
+
+  /**
+   * Writes the committed state (or a revision, or the change since one) in the driver's own
+   * format `format` to `outFd`: the export of a transfer format (model/features.ts).
+   */
+  async sendNative(format: string, outFd: number, options: NativeSendOptions = {}): Promise<StreamSummary> {
+    const codec = this.requireNativeFormat(format);
+    this.requireSaveOnStop('export');
+    return this.pool.using(() => codec.send(this, outFd, options));
+  }
+
+  /** Replaces the stopped volume's data from a stream in the driver's own format `format`. */
+  receiveNative(format: string, inFd: number, options: NativeReceiveOptions = {}): Promise<StreamSummary> {
+    const codec = this.requireNativeFormat(format);
+    return this.locked(async () => {
+      this.requireSaveOnStop('import_data');
+      await this.requireNotDirty(`Cannot import data to dirty volume ${this.vid}, stop the qube first`);
+      return this.pool.using(async () => {
+        await this.cleanUp({ imports: true });
+        return codec.receive(this, inFd, options);
+      });
+    });
+  }
+
+  private requireNativeFormat(format: string): NativeFormat<this> {
+    const codec = this.nativeFormat(format);
+    if (codec) return codec;
+    const own = [...this.capabilities.nativeFormats.keys()];
+    throw new UnsupportedFormatError(`Volume ${this.vid} is in a ${this.pool.driver} pool, which does not move the ${format} format${own.length > 0 ? ` (it has ${own.join(', ')})` : ''}: use raw or sparse.`, { path: this.vid });
+  }
+
+  /** Resolves true, or throws StoragePoolException naming the storage that is missing. */
+  async verify(): Promise<boolean> {
+    const holder = this.snapOnStart ? this.source : this.saveOnStop ? this : undefined;
+    const missing = holder === undefined ? undefined : await holder.missingCommittedState();
+    if (missing !== undefined) {
+      throw new StoragePoolException(`Missing ${missing.what} for volume ${this.vid}`, { path: missing.path });
+    }
+    return true;
+  }
+
   /** Not cleanly stopped and committed (includes "running"). */
-  async isDirty(): Promise<boolean> { this.notImplemented('is_dirty'); }
+  async isDirty(): Promise<boolean> {
+    return this.saveOnStop && this.hasUncommittedState();
+  }
+
   /** A snap_on_start volume whose source changed since it started. */
-  async isOutdated(): Promise<boolean> { this.notImplemented('is_outdated'); }
-  async resize(_size: number): Promise<void> { this.notImplemented('resize'); }
-  /** Reverts to `revision`, by default the latest. */
-  async revert(_revision?: string): Promise<void> { this.notImplemented('revert'); }
-  /** Resolves true or throws StoragePoolException naming what is missing. */
-  async verify(): Promise<boolean> { this.notImplemented('verify'); }
+  async isOutdated(): Promise<boolean> {
+    return this.snapOnStart && this.sourceChanged();
+  }
+
   /** Revision id -> isodate timestamp, oldest first. */
   async revisions(): Promise<Map<string, string>> {
     throw new NotImplementedError(`${this.constructor.name} has revisions not implemented`);
+  }
+
+  /** Whether the path importData() gives already reads zero everywhere (a new zvol), so an
+   * import writes only data. A regular file is emptied by the importer itself. */
+  get importTargetReadsZero(): boolean { return false; }
+
+  private requireSaveOnStop(operation: 'export' | 'import_data'): void {
+    if (!this.saveOnStop) throw new NotImplementedError(`Cannot ${operation}: ${this.vid} is not save_on_stop`);
+  }
+
+  private async requireNotDirty(message: string): Promise<void> {
+    if (await this.isDirty()) throw new StoragePoolException(message, { path: this.vid });
+  }
+
+  // -- the hooks a driver implements ---------------------------------------------------------
+  // Each default raises Qubes' NotImplementedError naming the public operation, so a driver
+  // that leaves one out fails as a Qubes driver would.
+
+  /**
+   * Finishes or removes what a crashed operation left (temporaries, a half-made swap); with
+   * `imports`, a pending import too. Runs first in every mutating operation.
+   */
+  protected async cleanUp(_options: { imports: boolean }): Promise<void> {}
+  /**
+   * Removes what an earlier volume of this vid left, then makes an origin's empty committed
+   * state (only then is the pool's data reachable).
+   */
+  protected async createStorage(): Promise<void> { this.notImplemented('create'); }
+  protected async removeStorage(): Promise<void> { this.notImplemented('remove'); }
+  /** A fresh writable copy of the source's committed state. */
+  protected async startSnapshot(): Promise<void> { this.notImplemented('start'); }
+  /** An empty volume of `size` bytes. */
+  protected async startVolatile(): Promise<void> { this.notImplemented('start'); }
+  /** A clean origin starts: save a revision, prune, and give the VM the committed data. */
+  protected async startOrigin(): Promise<void> { this.notImplemented('start'); }
+  /** A dirty origin starts again: its uncommitted state is used as it is. */
+  protected async resumeDirty(): Promise<void> {}
+  /** A dirty origin stops: its data becomes the committed state. */
+  protected async commitRunning(): Promise<void> { this.notImplemented('stop'); }
+  /** A snapshot or volatile volume stops: its data goes. */
+  protected async discard(): Promise<void> { this.notImplemented('stop'); }
+  /** The size the storage has now (a volatile volume resized while running). */
+  protected async currentSize(): Promise<number> { return this._size; }
+  protected async revertTo(_revision: string): Promise<void> { this.notImplemented('revert'); }
+  /** Resizes the storage and returns the size it now has. */
+  protected async resizeStorage(_size: number): Promise<number> { this.notImplemented('resize'); }
+  protected async exportPath(): Promise<string> { this.notImplemented('export'); }
+  protected async endExport(_path: string): Promise<void> {}
+  protected async importTarget(_size: number): Promise<string> { this.notImplemented('import_data'); }
+  protected async endImport(_success: boolean): Promise<void> {}
+  /** Moves `source`'s committed data in as the new committed state; returns how. */
+  protected async importFrom(_source: Volume): Promise<string> { this.notImplemented('import_volume'); }
+  /** What is missing of the committed state, or undefined when it is there. */
+  protected async missingCommittedState(): Promise<{ what: string; path: string } | undefined> { this.notImplemented('verify'); }
+  /** An origin has a running or crashed image not yet committed. */
+  protected async hasUncommittedState(): Promise<boolean> { this.notImplemented('is_dirty'); }
+  /** A snapshot's source has been committed again since this snapshot was taken. */
+  protected async sourceChanged(): Promise<boolean> { this.notImplemented('is_outdated'); }
+
+  /**
+   * The device-mapper node of this volume when it is ephemeral (Qubes: `_` -> `_u`, `-` ->
+   * `_d` in the VM name). A driver whose devices live elsewhere overrides it.
+   */
+  encryptedPath(deviceName: string): string {
+    return encryptedVolumePath(this.vm ?? '', deviceName);
   }
 
   toString(): string {

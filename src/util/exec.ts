@@ -3,7 +3,7 @@
  * timeout, and failures as ExternalCommandError with the command's facts.
  */
 import { execa, type Options } from 'execa';
-import { QvolError } from '../model/errors.js';
+import { QvolError } from '../errors/index.js';
 
 export class ExternalCommandError extends QvolError {
   readonly command: string;

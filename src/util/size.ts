@@ -1,4 +1,4 @@
-import { UsageError } from '../model/errors.js';
+import { UsageError } from '../errors/index.js';
 
 const UNITS: Record<string, number> = {
   '': 1, b: 1,

@@ -85,7 +85,7 @@ describe('qvol registry verbs', () => {
       [['vm', 'create', '--class', 'app', '..', '--template', 'debian'], 2, "Invalid VM name '..'"],
       [['vm', 'create', '--class', 'app', 'x'.repeat(65), '--template', 'debian'], 2, 'at most 64'],
       [['vm', 'create', '--class', 'app', '--template', 'debian', '--', '-lead'], 2, "Invalid VM name '-lead'"],
-      [['vm', 'create', '--class', 'app', 'w'], 1, 'needs --template'],
+      [['vm', 'create', '--class', 'app', 'w'], 2, 'needs a template'],
       [['vm', 'create', '--class', 'template', 'debian'], 1, 'already exists'],
       [['vm', 'create', '--class', 'app', 'w', '--template', 'nope'], 1, 'Unknown VM nope'],
       [['vm', 'create', '--class', 'template', 't2', '-P', 'nope'], 1, 'Unknown storage pool nope'],

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { copyVolume } from '../../src/io/copy.js';
-import { CancelledError, CopyError } from '../../src/model/errors.js';
+import { CancelledError, CopyError } from '../../src/errors/index.js';
 import { allocated, makeSparseFile, readsZero, sameBytes, spreadChunks, patternBuffer } from '../helpers/files.js';
 
 const MiB = 2 ** 20;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ReflinkPool } from '../../src/drivers/file-reflink/pool.js';
 import type { ReflinkVolume } from '../../src/drivers/file-reflink/volume.js';
-import { NotImplementedError, RevisionNotFoundError, StoragePoolException } from '../../src/model/errors.js';
+import { NotImplementedError, RevisionNotFoundError, StoragePoolException } from '../../src/errors/index.js';
 import { isodate } from '../../src/model/isodate.js';
 import { fiemap, FIEMAP_EXTENT_SHARED } from '../../src/io/extents.js';
 import type { VmRef } from '../../src/model/pool.js';

@@ -13,7 +13,7 @@ import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportStream, type StreamExportOptions } from '../../src/io/streams/export.js';
 import { importStream, readStreamHeader, sparseImageSize, type StreamImportOptions } from '../../src/io/streams/import.js';
-import { StreamError } from '../../src/model/errors.js';
+import { StreamError } from '../../src/errors/index.js';
 import { throughFifo } from '../helpers/fifo.js';
 import { allocated, makeSparseFile, sameBytes } from '../helpers/files.js';
 import { fsTierBlocker, hasCommand, skipReason } from '../helpers/gates.js';

@@ -1,6 +1,6 @@
 /**
  * The driver contract suite (test/helpers/volume-contract.ts) against file-reflink: on btrfs
- * with reflinks and on ext4 with sparse copies. The lab runs the same suite on ZFS.
+ * and XFS with reflinks and on ext4 with sparse copies. The lab runs the same suite on ZFS.
  */
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -11,7 +11,7 @@ import { fsTierBlocker, skipReason } from '../helpers/gates.js';
 import { mountLoopFs, type FsKind, type LoopFs } from '../helpers/loopfs.js';
 import { volumeContract } from '../helpers/volume-contract.js';
 
-const blocker = fsTierBlocker(['mkfs.btrfs', 'mkfs.ext4']);
+const blocker = fsTierBlocker(['mkfs.btrfs', 'mkfs.xfs', 'mkfs.ext4']);
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
@@ -19,7 +19,7 @@ function filesUnder(dir: string): string[] {
     .map((e) => relative(dir, join(e.parentPath, e.name)));
 }
 
-describe.skipIf(blocker !== undefined).each(['btrfs', 'ext4'] as const)(skipReason(blocker, 'volume contract: file-reflink on %s'), (kind: FsKind) => {
+describe.skipIf(blocker !== undefined).each(['btrfs', 'xfs', 'ext4'] as const)(skipReason(blocker, 'volume contract: file-reflink on %s'), (kind: FsKind) => {
   let fs: LoopFs;
   let n = 0;
   beforeAll(() => { fs = mountLoopFs(kind, 256); });

@@ -7,7 +7,7 @@
 import { closeSync, fsyncSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { beforeEach, expect, it } from 'vitest';
 import { blockDeviceInfo } from '../../src/io/blockdev.js';
-import { NotImplementedError, RevisionNotFoundError, StoragePoolException } from '../../src/model/errors.js';
+import { NotImplementedError, RevisionNotFoundError, StoragePoolException } from '../../src/errors/index.js';
 import type { Pool, VmRef } from '../../src/model/pool.js';
 import type { Volume } from '../../src/model/volume.js';
 
@@ -61,6 +61,13 @@ export async function sizeOf(path: string): Promise<number> {
   } finally {
     closeSync(fd);
   }
+}
+
+/** `promise` rejects with exactly this class and message, and names the volume in `path`. */
+async function refuses(promise: Promise<unknown>, cls: new (...args: never[]) => Error, message: string): Promise<void> {
+  const err = await promise.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(cls);
+  expect((err as Error).message).toBe(message);
 }
 
 /** What an export of `v` reads at offset 0. */
@@ -239,12 +246,37 @@ export function volumeContract(driver: ContractDriver): void {
     await commit(src, 'source');
     const dst = pool.initVolume(app, { name: 'private', saveOnStop: true, rw: true, size: S });
     await dst.create();
-    expect(await dst.importVolume(src)).toBe(dst);
+    expect((await dst.importVolume(src)).method).toMatch(/^(reflink|copy_file_range|sparse copy|zfs clone)$/);
     expect(await exported(dst)).toBe('source');
     await commit(src, 'later');
     expect(await exported(dst)).toBe('source');
     await commit(dst, 'own');
     expect(await exported(src)).toBe('later');
+  });
+
+  it('refuses with the Qubes messages, naming the volume, and changes nothing', async () => {
+    const v = origin();
+    await v.create();
+    await commit(v, 'kept');
+    const volatile = pool.initVolume(app, { name: 'volatile', rw: true, size: S });
+    await volatile.create();
+    const ro = pool.initVolume(tmpl, { name: 'ro', saveOnStop: true, rw: false, size: S });
+    await ro.create();
+    await v.start();
+    writeAt(v.path!, 'running');
+    await refuses(v.revert(), StoragePoolException, `Cannot revert: ${v.vid} is not cleanly stopped`);
+    await refuses(v.importData(S), StoragePoolException, `Cannot import data to dirty volume ${v.vid}, stop the qube first`);
+    await refuses(v.importVolume(ro), StoragePoolException, `Cannot import to dirty volume ${v.vid} - start and stop a qube to cleanup`);
+    await refuses(ro.resize(2 * S), StoragePoolException, `Cannot resize: ${ro.vid} is read-only`);
+    await refuses(volatile.export(), NotImplementedError, `Cannot export: ${volatile.vid} is not save_on_stop`);
+    await refuses(volatile.importData(S), NotImplementedError, `Cannot import_data: ${volatile.vid} is not save_on_stop`);
+    await v.stop();
+    expect(await exported(v)).toBe('running');
+    const missing = pool.initVolume(tmpl, { name: 'never-created', saveOnStop: true, rw: true, size: S });
+    const err = await missing.verify().then(() => undefined, (e: unknown) => e as StoragePoolException);
+    expect(err).toBeInstanceOf(StoragePoolException);
+    expect(err!.message).toMatch(new RegExp(`^Missing .+ for volume ${missing.vid}$`));
+    for (const x of [v, volatile, ro, missing]) await x.remove();
   });
 
   it('leaves nothing behind when every volume is removed', async () => {

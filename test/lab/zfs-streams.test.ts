@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QvolApp } from '../../src/app/app.js';
 import { copyVolume } from '../../src/io/copy.js';
-import { exportVolumeStream, importVolumeStream, importVolumeStreamFile } from '../../src/io/streams/volume-stream.js';
-import { StreamError } from '../../src/model/errors.js';
+import { exportVolume, importVolume } from '../../src/app/transfer.js';
+import { StreamError } from '../../src/errors/index.js';
 import type { Volume } from '../../src/model/volume.js';
 import { throughFifo } from '../helpers/fifo.js';
 import { patternBuffer, sameBytes, spreadChunks } from '../helpers/files.js';
@@ -61,8 +61,8 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs streams and clones between zpo
   }
 
   const pipe = (from: Volume, to: Volume, format: 'raw' | 'sparse' | 'zfs', extra: { since?: string; revision?: string; incremental?: boolean; size?: number } = {}) =>
-    throughFifo(home, (fd) => exportVolumeStream(from, fd, { format, ...(extra.since ? { since: extra.since } : {}), ...(extra.revision ? { revision: extra.revision } : {}) }),
-      (fd) => importVolumeStream(to, fd, { format, incremental: extra.incremental === true, ...(extra.size ? { size: extra.size } : {}) }));
+    throughFifo(home, (fd) => exportVolume(from, { format, to: { fd }, ...(extra.since ? { since: extra.since } : {}), ...(extra.revision ? { revision: extra.revision } : {}) }),
+      (fd) => importVolume(to, { format, from: { fd }, incremental: extra.incremental === true, ...(extra.size ? { size: extra.size } : {}) }));
 
   it('sparse: zvol → file-reflink → zvol in another zpool, equal and sparse; raw zvol → zvol', async () => {
     await QvolApp.with({ home }, async (app) => {
@@ -120,7 +120,7 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs streams and clones between zpo
       await write(app, 't1', 13);
       const stream = join(home, 't1.simg');
       const fh = await open(stream, 'w');
-      await exportVolumeStream(app.getVolume('t1', 'private'), fh.fd, { format: 'sparse' });
+      await exportVolume(app.getVolume('t1', 'private'), { format: 'sparse', to: { fd: fh.fd } });
       await fh.close();
       await app.createVm('t2', 'standalone', { pool: 'two' });
       const target = app.getVolume('t2', 'private');
@@ -129,7 +129,7 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs streams and clones between zpo
       const bad = join(home, 'bad.simg');
       for (const [edit, code] of [[(b: Buffer) => b.subarray(0, b.length / 2), 'STREAM_TRUNCATED'], [(b: Buffer) => { b.writeUInt8(b.readUInt8(b.length - 200) ^ 1, b.length - 200); return b; }, 'STREAM_CRC_MISMATCH']] as const) {
         writeFileSync(bad, edit(Buffer.from(bytes)));
-        const err = await importVolumeStreamFile(target, bad, { format: 'sparse' }).catch((e: unknown) => e);
+        const err = await importVolume(target, { format: 'sparse', from: { path: bad } }).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(StreamError);
         expect((err as StreamError).code).toBe(code);
         expect(sameBytes(before, await committed(target))).toBe(true);
@@ -146,9 +146,9 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs streams and clones between zpo
       const original = await committed(app.getVolume('c1', 'private'));
       const paths = [['c2', 'one', 'zfs clone'], ['c3', 'two', 'zfs send/recv'], ['c4', 'default', 'sparse copy'], ['c5', 'enc', 'zfs send/recv']] as const;
       for (const [dst, pool, method] of paths) {
-        await app.cloneVm('c1', dst, { pool });
+        const { copied } = await app.cloneVm('c1', dst, { pool });
         const v = app.getVolume(dst, 'private');
-        expect(v.importMethod, dst).toBe(method);
+        expect(copied.private, dst).toBe(method);
         expect(sameBytes(original, await committed(v)), dst).toBe(true);
       }
       expect(Number(zfsGet(app.getVolume('c3', 'private').vid, 'referenced'))).toBeLessThan(6 * MiB);

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { driverParameters } from '../../drivers/registry.js';
-import { UsageError } from '../../model/errors.js';
+import { UsageError } from '../../errors/index.js';
 import { formatBytes } from '../../util/size.js';
 import { openApp, table } from '../context.js';
 import { printJson, type CliIo } from '../output.js';

@@ -1,16 +1,14 @@
 /**
  * `qvol volume export` and `qvol volume import`: a volume to and from a file or a pipe, in
- * the raw, sparse (Android sparse image) or zfs format. The data moves in native code; this
- * file picks the ends, the size and the words of the summary.
+ * the raw, sparse (Android sparse image) or a driver's own format (zfs). The library's
+ * exportVolume/importVolume route the format and publish files; this file picks the ends
+ * and the words of the summary.
  */
-import { constants } from 'node:fs';
-import { open, unlink } from 'node:fs/promises';
 import { isatty } from 'node:tty';
 import { Command, Option } from 'commander';
-import { publish, tempPathFor } from '../../io/atomic.js';
-import { STREAM_FORMATS, type StreamFormat, type StreamSummary } from '../../io/streams/format.js';
-import { exportVolumeFile, exportVolumeStream, importVolumeFile, importVolumeStream, importVolumeStreamFile } from '../../io/streams/volume-stream.js';
-import { UsageError } from '../../model/errors.js';
+import type { TransferEnd } from '../../app/transfer.js';
+import type { StreamSummary } from '../../io/streams/format.js';
+import { UsageError } from '../../errors/index.js';
 import { formatBytes } from '../../util/size.js';
 import { openApp, parseVolumeRef } from '../context.js';
 import { printJson, type CliIo } from '../output.js';
@@ -39,11 +37,11 @@ function isStdio(path: string | undefined): boolean {
 
 function formatOption(): Option {
   return new Option('-f, --format <format>', 'raw: the plain bytes; sparse: an Android sparse image (holes and zero runs stay out of the stream, CRC32 checked); zfs: zfs send/recv, ZFS volumes at both ends')
-    .choices([...STREAM_FORMATS]).default('raw');
+    .choices(['raw', 'sparse', 'zfs']).default('raw');
 }
 
 interface ExportFlags {
-  format: StreamFormat;
+  format: string;
   output?: string;
   crc: boolean;
   since?: string;
@@ -78,36 +76,17 @@ export function exportCommand(io: CliIo): Command {
       const toStdout = isStdio(flags.output);
       if (toStdout && isatty(1)) throw new UsageError('Refusing to write a volume to a terminal: pipe it, or use -o FILE.');
       const bar = progressBar(io, 'export', flags.progress && !flags.json);
-      const options = {
-        format: flags.format, crc: flags.crc, onProgress: bar.update,
+      const to: TransferEnd = toStdout ? { fd: 1, name: 'standard output' } : { path: flags.output! };
+      const result = await openApp(io, (app) => app.exportVolume(vm, name, {
+        format: flags.format, to, crc: flags.crc, onProgress: bar.update,
         ...(flags.since === undefined ? {} : { since: flags.since }), ...(flags.revision === undefined ? {} : { revision: flags.revision }),
-      };
-      const result = await openApp(io, async (app) => {
-        const v = app.getVolume(vm, name);
-        if (toStdout) return exportVolumeStream(v, 1, { ...options, outPath: 'standard output' });
-        const output = flags.output!;
-        if (flags.format === 'raw') return exportVolumeFile(v, output, { onProgress: bar.update });
-        // A stream file appears whole or not at all.
-        const temp = tempPathFor(output);
-        const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-        try {
-          const r = await exportVolumeStream(v, fh.fd, { ...options, outPath: output });
-          await fh.sync();
-          await fh.close();
-          await publish(temp, output);
-          return r;
-        } catch (err) {
-          await fh.close().catch(() => undefined);
-          await unlink(temp).catch(() => undefined);
-          throw err;
-        }
-      }, { readOnly: true }).finally(() => bar.done());
+      })).finally(() => bar.done());
       report(io, toStdout, flags.json, { volume: ref, ...result }, describe(ref, 'exported', result));
     });
 }
 
 interface ImportFlags {
-  format: StreamFormat;
+  format: string;
   input?: string;
   size?: string;
   incremental?: boolean;
@@ -140,19 +119,10 @@ export function importCommand(io: CliIo, volumeSize: (text: string) => number): 
       const fromStdin = isStdio(flags.input);
       if (fromStdin && isatty(0)) throw new UsageError('No input: pipe a stream in, or use -i FILE.');
       const bar = progressBar(io, 'import', flags.progress && !flags.json);
-      const result = await openApp(io, async (app) => {
-        await app.requireHalted(vm);
-        const v = app.getVolume(vm, name);
-        const base = { format: flags.format, ...(size === undefined ? {} : { size }), incremental: flags.incremental === true, onProgress: bar.update };
-        let r: StreamSummary;
-        if (fromStdin) {
-          r = await importVolumeStream(v, 0, { ...base, inPath: 'standard input' });
-        } else {
-          r = flags.format === 'raw' ? await importVolumeFile(v, flags.input!, base) : await importVolumeStreamFile(v, flags.input!, base);
-        }
-        await app.saveVolume(vm);
-        return r;
-      }).finally(() => bar.done());
+      const from: TransferEnd = fromStdin ? { fd: 0, name: 'standard input' } : { path: flags.input! };
+      const result = await openApp(io, (app) => app.importVolume(vm, name, {
+        format: flags.format, from, ...(size === undefined ? {} : { size }), incremental: flags.incremental === true, onProgress: bar.update,
+      })).finally(() => bar.done());
       report(io, false, flags.json, { volume: ref, ...result }, describe(ref, 'imported', result));
     });
 }

@@ -1,8 +1,5 @@
 import { Command } from 'commander';
-import type { QvolApp } from '../../app/app.js';
-import { QubesValueError, UsageError } from '../../model/errors.js';
-import { parseBool } from '../../model/parse-bool.js';
-import type { Volume } from '../../model/volume.js';
+import { UsageError } from '../../errors/index.js';
 import { formatBytes, parseSize } from '../../util/size.js';
 import { openApp, parseVolumeRef, table } from '../context.js';
 import { printJson, type CliIo } from '../output.js';
@@ -15,38 +12,6 @@ function volumeSize(text: string): number {
   return size;
 }
 
-async function info(v: Volume): Promise<Record<string, string | number | boolean>> {
-  // Qubes' admin.vm.volume.Info keys, in its order.
-  return {
-    pool: v.pool.name, vid: v.vid, size: v.size, usage: await v.usage(), rw: v.rw, source: v.source?.vid ?? '',
-    path: v.path ?? '', save_on_stop: v.saveOnStop, snap_on_start: v.snapOnStart,
-    revisions_to_keep: v.revisionsToKeep, ephemeral: v.ephemeral, is_outdated: await v.isOutdated(),
-  };
-}
-
-/** `qvol volume config VM:VOL KEY VALUE`: rw, revisions_to_keep, ephemeral (spec §1.8, §7). */
-async function setConfig(app: QvolApp, vm: string, v: Volume, key: string, value: string): Promise<void> {
-  switch (key) {
-    case 'rw':
-      await app.requireHalted(vm);
-      v.rw = parseBool(value);
-      break;
-    case 'revisions_to_keep': {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n < -1) throw new QubesValueError('Invalid value for revisions_to_keep');
-      if (n !== v.revisionsToKeep && (n === -1 || v.revisionsToKeep === -1)) await app.requireHalted(vm);
-      v.revisionsToKeep = n;
-      break;
-    }
-    case 'ephemeral':
-      v.ephemeral = parseBool(value);
-      break;
-    default:
-      throw new UsageError(`Unknown volume setting '${key}': use rw, revisions_to_keep or ephemeral.`);
-  }
-  await app.saveVolume(vm);
-}
-
 export function volumeCommand(io: CliIo): Command {
   const volume = new Command('volume').summary('volumes: inspect, revisions, revert, resize, export, import')
     .description('Volumes are named VM:VOLUME, such as work:private.');
@@ -56,7 +21,7 @@ export function volumeCommand(io: CliIo): Command {
       const rows = await openApp(io, async (app) => {
         const vms = vmName ? [app.getVm(vmName)] : app.listVms();
         const out: Array<Record<string, string | number | boolean>> = [];
-        for (const vm of vms) for (const v of app.volumesOf(vm.name).values()) out.push({ vm: vm.name, ...(await info(v)) });
+        for (const vm of vms) for (const v of app.volumesOf(vm.name).keys()) out.push({ vm: vm.name, ...(await app.volumeInfo(vm.name, v)) });
         return out;
       });
       if (flags.json) printJson(io, rows);
@@ -68,7 +33,7 @@ export function volumeCommand(io: CliIo): Command {
   volume.command('info').argument('<vm:volume>', 'volume').description('Show a volume, as Qubes\' admin.vm.volume.Info does.').option('--json', 'print as JSON')
     .action(async (ref: string, flags: { json?: boolean }) => {
       const [vm, name] = parseVolumeRef(ref);
-      const result = await openApp(io, async (app) => info(app.getVolume(vm, name)));
+      const result = await openApp(io, (app) => app.volumeInfo(vm, name));
       if (flags.json) printJson(io, result);
       // Python's spelling of booleans, as Qubes prints them
       else io.stdout.write(Object.entries(result).map(([k, v]) => `${k}=${typeof v === 'boolean' ? (v ? 'True' : 'False') : String(v)}\n`).join(''));
@@ -87,11 +52,7 @@ export function volumeCommand(io: CliIo): Command {
     .option('--json', 'print the result as JSON')
     .action(async (ref: string, revision: string | undefined, flags: { json?: boolean }) => {
       const [vm, name] = parseVolumeRef(ref);
-      await openApp(io, async (app) => {
-        await app.requireHalted(vm);
-        await app.getVolume(vm, name).revert(revision);
-        await app.saveVolume(vm);
-      });
+      await openApp(io, (app) => app.revertVolume(vm, name, revision));
       if (flags.json) printJson(io, { reverted: ref, revision: revision ?? 'latest' });
       else io.stdout.write(`${ref} reverted to ${revision ?? 'the latest revision'}\n`);
     });
@@ -102,19 +63,16 @@ export function volumeCommand(io: CliIo): Command {
     .action(async (ref: string, sizeText: string, flags: { json?: boolean }) => {
       const [vm, name] = parseVolumeRef(ref);
       const size = volumeSize(sizeText);
-      await openApp(io, async (app) => {
-        await app.getVolume(vm, name).resize(size);
-        await app.saveVolume(vm);
-      });
-      if (flags.json) printJson(io, { volume: ref, size });
-      else io.stdout.write(`${ref} resized to ${formatBytes(size)}\n`);
+      const now = await openApp(io, (app) => app.resizeVolume(vm, name, size));
+      if (flags.json) printJson(io, { volume: ref, size: now });
+      else io.stdout.write(`${ref} resized to ${formatBytes(now)}\n`);
     });
 
   volume.command('config').argument('<vm:volume>', 'volume').argument('<key>', 'rw | revisions_to_keep | ephemeral').argument('<value>', 'new value')
     .description('Change a volume setting.').option('--json', 'print the result as JSON')
     .action(async (ref: string, key: string, value: string, flags: { json?: boolean }) => {
       const [vm, name] = parseVolumeRef(ref);
-      await openApp(io, (app) => setConfig(app, vm, app.getVolume(vm, name), key, value));
+      await openApp(io, (app) => app.setVolumeConfig(vm, name, key, value));
       if (flags.json) printJson(io, { volume: ref, [key]: value });
       else io.stdout.write(`${ref} ${key}=${value}\n`);
     });

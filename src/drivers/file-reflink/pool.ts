@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { statfs, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { copyVolume } from '../../io/copy.js';
-import { CopyError, StoragePoolException } from '../../model/errors.js';
+import { CopyError, StoragePoolException } from '../../errors/index.js';
 import { parseBool } from '../../model/parse-bool.js';
 import { Pool, type PoolOptions, type UsageDetails, type VmRef, type VolumeRequest } from '../../model/pool.js';
 import { createDir, removeEmptyDir, removeFile } from './files.js';

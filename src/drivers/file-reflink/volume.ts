@@ -8,16 +8,20 @@
  *   P.img.N@TSZ      revision N, TS = isodate of that state's mtime
  *   <file>~<random>  a temporary file of an atomic replace
  * Copies go through the copy engine: a clone where the filesystem shares extents, a
- * sparse copy elsewhere.
+ * sparse copy elsewhere. The Qubes rules (locks, preconditions, dispatch) are the model's;
+ * this file maps them onto image files.
  */
 import { statSync } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { NotImplementedError, RevisionNotFoundError, StoragePoolException } from '../../model/errors.js';
-import { isodate } from '../../model/isodate.js';
-import { importMethodName, Volume, type VolumeInit } from '../../model/volume.js';
-import { hasCode } from '../../native/errors.js';
+import { fsyncPath } from '../../io/atomic.js';
+import { copyMethodName } from '../../io/copy.js';
 import { updateLoopDeviceSizes } from '../../io/loop.js';
+import type { VolumeCapabilities } from '../../model/features.js';
+import { isodate } from '../../model/isodate.js';
+import { keepsRevisions, revisionsToPrune } from '../../model/revisions.js';
+import { Volume, type VolumeInit } from '../../model/volume.js';
+import { hasCode } from '../../native/errors.js';
 import { copyFile, createSparseFile, hardlinkFile, removeEmptyDir, removeFile, renameFile, resizeFile } from './files.js';
 import type { ReflinkPool } from './pool.js';
 
@@ -93,14 +97,6 @@ export class ReflinkVolume extends Volume {
     return `${this.cleanPath}.${id}@${timestamp}Z`;
   }
 
-  private async pathOfRevision(revision?: string): Promise<string> {
-    const revisions = await this.revisions();
-    const id = revision ?? [...revisions.keys()].at(-1);
-    const ts = id === undefined ? undefined : revisions.get(id);
-    if (id === undefined || ts === undefined) throw new RevisionNotFoundError(this.vid, revision ?? 'latest');
-    return this.revisionPath(id, ts);
-  }
-
   /**
    * Saves the clean image as the next revision (nothing when revisions_to_keep is 0).
    * Deviation: Qubes copies (clones) it; we give the same inode a second name. The clean
@@ -109,7 +105,7 @@ export class ReflinkVolume extends Volume {
    * without a full copy on filesystems that cannot clone.
    */
   private async addRevision(): Promise<void> {
-    if (this.revisionsToKeep === 0) return;
+    if (!keepsRevisions(this.revisionsToKeep)) return;
     const ids = [...(await this.revisions()).keys()];
     const next = String(ids.length === 0 ? 1 : Number(ids.at(-1)) + 1);
     const mtime = (await stat(this.cleanPath)).mtimeMs / 1000;
@@ -118,8 +114,8 @@ export class ReflinkVolume extends Volume {
 
   /** Removes all but the newest `keep` revisions (keep 0 removes all). */
   private async pruneRevisions(keep = this.revisionsToKeep): Promise<void> {
-    const revisions = [...(await this.revisions()).entries()];
-    for (const [id, ts] of revisions.slice(0, -keep || undefined)) await removeFile(this.revisionPath(id, ts));
+    const revisions = await this.revisions();
+    for (const id of revisionsToPrune([...revisions.keys()], keep)) await removeFile(this.revisionPath(id, revisions.get(id)!));
   }
 
   // -- precache (spec §2.5) ----------------------------------------------------------------
@@ -158,117 +154,105 @@ export class ReflinkVolume extends Volume {
     for (const p of [this.cleanPath, this.precachePath, this.dirtyPath]) await removeFile(p);
   }
 
-  // -- the contract ------------------------------------------------------------------------
+  // -- the contract's hooks (model/volume.ts) ------------------------------------------
 
-  override create(): Promise<void> {
-    return this.lock.run(async () => {
-      await this.removeAllImages();
-      if (this.saveOnStop && !this.snapOnStart) {
-        await this.updatePrecache(() => createSparseFile(this.cleanPath, this._size));
-      }
+  override get capabilities(): VolumeCapabilities {
+    return CAPABILITIES;
+  }
+
+  protected override async cleanUp(options: { imports: boolean }): Promise<void> {
+    await this.removeIncompleteImages({ keepImport: !options.imports });
+  }
+
+  protected override async createStorage(): Promise<void> {
+    await this.removeAllImages();
+    if (this.type === 'origin') await this.updatePrecache(() => createSparseFile(this.cleanPath, this._size));
+  }
+
+  protected override async removeStorage(): Promise<void> {
+    await this.removeAllImages();
+    await removeEmptyDir(dirname(this.base));
+  }
+
+  protected override async startSnapshot(): Promise<void> {
+    await removeFile(this.cleanPath);
+    await hardlinkFile(this.sourceVolume.cleanPath, this.cleanPath);
+    await copyFile(this.cleanPath, this.dirtyPath);
+  }
+
+  protected override async startVolatile(): Promise<void> {
+    await createSparseFile(this.dirtyPath, this._size);
+  }
+
+  protected override async startOrigin(): Promise<void> {
+    if (this.snapshotsDisabled) {
+      // Used directly: no revisions, no precache that would go stale.
+      await this.pruneRevisions(0);
+      await removeFile(this.precachePath);
+      await renameFile(this.cleanPath, this.dirtyPath);
+      return;
+    }
+    await this.removeStalePrecache();
+    await renameFile(this.precachePath, this.dirtyPath).catch(async (err: unknown) => {
+      if (!hasCode(err, 'ENOENT')) throw err;
+      await copyFile(this.cleanPath, this.dirtyPath);
     });
   }
 
-  override start(): Promise<void> {
-    return this.lock.run(async () => {
-      await this.removeIncompleteImages();
-      const dirty = await this.isDirty();
-      if (this.snapshotsDisabled) {
-        await this.pruneRevisions(0);
-        await removeFile(this.precachePath);
-        if (!dirty) await renameFile(this.cleanPath, this.dirtyPath);
-      } else if (!dirty) {
-        if (this.snapOnStart) {
-          await removeFile(this.cleanPath);
-          await hardlinkFile(this.sourceVolume.cleanPath, this.cleanPath);
-          await copyFile(this.cleanPath, this.dirtyPath);
-        } else if (this.saveOnStop) {
-          await this.removeStalePrecache();
-          await renameFile(this.precachePath, this.dirtyPath).catch(async (err: unknown) => {
-            if (!hasCode(err, 'ENOENT')) throw err;
-            await copyFile(this.cleanPath, this.dirtyPath);
-          });
-        } else {
-          await createSparseFile(this.dirtyPath, this._size);
-        }
-      }
-      // Dirty (a crash, or a second start): the uncommitted image is used as it is.
-    });
+  protected override async commitRunning(): Promise<void> {
+    if (this.snapshotsDisabled) await renameFile(this.dirtyPath, this.cleanPath);
+    else await this.commit(this.dirtyPath);
   }
 
-  override stop(): Promise<void> {
-    return this.lock.run(async () => {
-      // Deviation: Qubes leaves a crashed operation's temporaries to the next start; no
-      // operation is in flight here (the registry lock), so they are debris and go now.
-      await this.removeIncompleteImages({ keepImport: true });
-      if (await this.isDirty()) {
-        if (this.snapshotsDisabled) await renameFile(this.dirtyPath, this.cleanPath);
-        else await this.commit(this.dirtyPath);
-      } else if (!this.saveOnStop) {
-        if (!this.snapOnStart) this._size = this.size; // keep a resize made while running
-        await removeFile(this.dirtyPath);
-        await removeFile(this.cleanPath);
-      }
-    });
+  protected override async discard(): Promise<void> {
+    await removeFile(this.dirtyPath);
+    await removeFile(this.cleanPath);
   }
 
+  protected override async currentSize(): Promise<number> {
+    return this.size;
+  }
+
+  /** The old committed image becomes a revision, the new one is renamed into place. */
   private async commit(from: string): Promise<void> {
     await this.addRevision();
     await this.pruneRevisions();
-    const fh = await open(from, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await fsyncPath(from);
     await this.updatePrecache(() => renameFile(from, this.cleanPath));
   }
 
-  override revert(revision?: string): Promise<void> {
-    return this.lock.run(async () => {
-      if (await this.isDirty()) throw new StoragePoolException(`Cannot revert: ${this.vid} is not cleanly stopped`);
-      const from = await this.pathOfRevision(revision);
-      await this.addRevision();
-      await this.updatePrecache(() => renameFile(from, this.cleanPath));
-    });
+  protected override async revertTo(revision: string): Promise<void> {
+    const revisions = await this.revisions();
+    const from = this.revisionPath(revision, revisions.get(revision)!);
+    await this.addRevision();
+    await this.updatePrecache(() => renameFile(from, this.cleanPath));
   }
 
-  override resize(size: number): Promise<void> {
-    return this.lock.run(async () => {
-      if (!this.rw) throw new StoragePoolException(`Cannot resize: ${this.vid} is read-only`);
-      try {
-        await resizeFile(this.dirtyPath, size);
-        await updateLoopDeviceSizes(this.dirtyPath);
-      } catch (err) {
-        if (!hasCode(err, 'ENOENT')) throw err;
-        // Not running: a new inode of the new size, so the clean image is never changed in
-        // place under a reader (Qubes #7376).
-        if (this.saveOnStop && !this.snapOnStart) {
-          await this.updatePrecache(async () => { await copyFile(this.cleanPath, this.cleanPath, { size }); });
-        }
+  protected override async resizeStorage(size: number): Promise<number> {
+    try {
+      await resizeFile(this.dirtyPath, size);
+      await updateLoopDeviceSizes(this.dirtyPath);
+    } catch (err) {
+      if (!hasCode(err, 'ENOENT')) throw err;
+      // Not running: a new inode of the new size, so the clean image is never changed in
+      // place under a reader (Qubes #7376).
+      if (this.type === 'origin') {
+        await this.updatePrecache(async () => { await copyFile(this.cleanPath, this.cleanPath, { size }); });
       }
-      this._size = size;
-    });
+    }
+    return size;
   }
 
-  override async export(): Promise<string> {
-    if (!this.saveOnStop) throw new NotImplementedError(`Cannot export: ${this.vid} is not save_on_stop`);
+  protected override async exportPath(): Promise<string> {
     return this.cleanPath;
   }
 
-  override importData(size: number): Promise<string> {
-    return this.lock.run(async () => {
-      if (!this.saveOnStop) throw new NotImplementedError(`Cannot import_data: ${this.vid} is not save_on_stop`);
-      await createSparseFile(this.importPath, size);
-      return this.importPath;
-    });
+  protected override async importTarget(size: number): Promise<string> {
+    await createSparseFile(this.importPath, size);
+    return this.importPath;
   }
 
-  override importDataEnd(success: boolean): Promise<void> {
-    return this.lock.run(() => this.endImport(success));
-  }
-
-  private async endImport(success: boolean): Promise<void> {
+  protected override async endImport(success: boolean): Promise<void> {
     if (!success) {
       await removeFile(this.importPath);
       return;
@@ -278,52 +262,43 @@ export class ReflinkVolume extends Volume {
     this._size = size;
   }
 
-  override importVolume(source: Volume): Promise<Volume> {
-    return this.lock.run(async () => {
-      if (!this.saveOnStop) return this;
-      let success = false;
+  /** The copy engine from the source's export: a reflink on the same filesystem. */
+  protected override async importFrom(source: Volume): Promise<string> {
+    let success = false;
+    try {
+      const from = await source.export();
+      let method: string;
       try {
-        const from = await source.export();
-        try {
-          this.importMethod = importMethodName(await copyFile(from, this.importPath));
-        } finally {
-          await source.exportEnd(from);
-        }
-        success = true;
+        method = copyMethodName(await copyFile(from, this.importPath));
       } finally {
-        await this.endImport(success);
+        await source.exportEnd(from);
       }
-      return this;
-    });
-  }
-
-  override remove(): Promise<void> {
-    return this.lock.run(async () => {
-      this.pool.forget(this.vid);
-      await this.removeAllImages();
-      await removeEmptyDir(dirname(this.base));
-    });
-  }
-
-  override async verify(): Promise<boolean> {
-    const image = this.snapOnStart ? this.sourceVolume.cleanPath : this.saveOnStop ? this.cleanPath : undefined;
-    if (image !== undefined && !(await exists(image))) {
-      throw new StoragePoolException(`Missing image file '${image}' for volume ${this.vid}`);
+      success = true;
+      return method;
+    } finally {
+      await this.endImport(success);
     }
-    return true;
   }
 
-  override async isDirty(): Promise<boolean> {
-    return this.saveOnStop && exists(this.dirtyPath);
+  protected override async missingCommittedState(): Promise<{ what: string; path: string } | undefined> {
+    return (await exists(this.cleanPath)) ? undefined : { what: `image file '${this.cleanPath}'`, path: this.cleanPath };
+  }
+
+  protected override async hasUncommittedState(): Promise<boolean> {
+    return exists(this.dirtyPath);
   }
 
   /** A snapshot is outdated once its source's clean image is another inode than its own. */
-  override async isOutdated(): Promise<boolean> {
-    if (!this.snapOnStart) return false;
+  protected override async sourceChanged(): Promise<boolean> {
     const [a, b] = await Promise.all([stat(this.sourceVolume.cleanPath), stat(this.cleanPath)]).catch(() => [undefined, undefined]);
     return a !== undefined && b !== undefined && (a.ino !== b.ino || a.dev !== b.dev);
   }
 }
+
+const CAPABILITIES: VolumeCapabilities = {
+  features: new Set(['revisions', 'online-resize', 'shrink', 'stable-read']),
+  nativeFormats: new Map(),
+};
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -8,7 +8,7 @@
  * `passphrase_command` or the terminal, and unloaded `unload_timeout` seconds after the
  * last stop, when no zvol under the root is open (key-unload.ts). 0 never unloads.
  */
-import { StoragePoolException } from '../../model/errors.js';
+import { StoragePoolException } from '../../errors/index.js';
 import { exists, properties } from './datasets.js';
 import { armKeyUnload, cancelKeyUnload } from './key-unload.js';
 import { PassphraseError, askPassphrase } from './passphrase.js';
@@ -84,11 +84,11 @@ export class ZfsEncryptedPool extends ZfsPool {
       throw err;
     });
     this.keyReady = true;
-    await this.afterUse();
+    await this.release();
   }
 
   /** Cancels a pending unload (whichever process armed it) and loads the key if needed. */
-  override async beforeUse(): Promise<void> {
+  protected override async acquireData(): Promise<void> {
     this.unloadArmed = false;
     await cancelKeyUnload(this.container);
     if (this.keyReady) return;
@@ -112,7 +112,7 @@ export class ZfsEncryptedPool extends ZfsPool {
   }
 
   /** Arms the unload timer (once for volumes stopping together), unless the timeout is 0. */
-  override async afterUse(): Promise<void> {
+  protected override async releaseData(): Promise<void> {
     if (this.unloadTimeout === 0 || this.unloadArmed) return;
     this.unloadArmed = true;
     await armKeyUnload(this.container, this.unloadTimeout);

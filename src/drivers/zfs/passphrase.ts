@@ -3,7 +3,7 @@
  * standard output, for example `systemd-ask-password` or a qrexec call to a VM that asks),
  * else the terminal, with echo off. Never from a file of ours, never logged.
  */
-import { QvolError } from '../../model/errors.js';
+import { QvolError } from '../../errors/index.js';
 import { ExternalCommandError, run } from '../../util/exec.js';
 
 export class PassphraseError extends QvolError {}

@@ -1,6 +1,6 @@
 /**
  * The zfs_zvol pool: volumes as sparse zvols (`volmode=dev`) under a container dataset,
- * laid out as Qubes' core ZFS driver lays them out (shared/spec/zfs-and-backup-peers.md §B1):
+ * laid out as Qubes' core ZFS driver lays them out (qubes-core-admin, qubes/storage/zfs.py):
  *   <container>/vm/<vm>/<volume>        a volume (its vid)
  *   <container>/.tmp/<vm>:<volume>      a clone or copy being prepared, renamed into place
  *   <container>/.trash/<vm>:<volume>    the volume being replaced, until the new one is in place
@@ -11,7 +11,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { isDeviceInUse } from '../../io/wait.js';
-import { StoragePoolException } from '../../model/errors.js';
+import { StoragePoolException } from '../../errors/index.js';
 import { parseBool } from '../../model/parse-bool.js';
 import { Pool, type PoolOptions, type UsageDetails, type VmRef, type VolumeRequest } from '../../model/pool.js';
 import { hasCode } from '../../native/errors.js';
@@ -32,9 +32,6 @@ export interface ZfsPoolOptions extends PoolOptions {
 }
 
 export type HelperKind = 'tmp' | 'trash' | 'importing' | 'exported';
-
-/** Every zvol qvol makes has this block size, so sizes round the same way everywhere. */
-export const VOLBLOCKSIZE = 16384;
 
 export class ZfsPool extends Pool {
   readonly driver: string = 'zfs_zvol';
@@ -83,15 +80,6 @@ export class ZfsPool extends Pool {
   helper(kind: HelperKind, vid: string, suffix = ''): string {
     return `${this.container}/.${kind}/${this.flat(vid)}${suffix}`;
   }
-
-  /** Called before an operation that needs the data (the encrypted pool loads its key). */
-  async beforeUse(): Promise<void> {}
-
-  /**
-   * Called after such an operation, and after a stop; not after a start, whose VM now uses
-   * the data (the encrypted pool arms its key unload).
-   */
-  async afterUse(): Promise<void> {}
 
   async setup(): Promise<void> {
     if (this.blockDevices.length > 0) await this.createZpool();

@@ -5,7 +5,7 @@
  * ZFS commits each command as one transaction group, so a crash lands between commands.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { QvolError, StoragePoolException } from '../../model/errors.js';
+import { QvolError, StoragePoolException } from '../../errors/index.js';
 import { durableStep } from '../../util/crash.js';
 import { ExternalCommandError, run, runPipeline, runStreaming } from '../../util/exec.js';
 

@@ -5,7 +5,7 @@
  */
 import { native, type DisableBits } from '../../native/binding.js';
 import { hasCode, withCallerStack } from '../../native/errors.js';
-import { CancelledError } from '../../model/errors.js';
+import { CancelledError } from '../../errors/index.js';
 import { disableMask } from '../capabilities.js';
 import { openSource } from '../copy-target.js';
 import { cancelFlag, progressReporter, type CopyProgress } from '../progress.js';

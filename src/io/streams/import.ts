@@ -9,7 +9,7 @@ import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { native, type DisableBits, type SparseHeader } from '../../native/binding.js';
 import { hasCode, withCallerStack } from '../../native/errors.js';
-import { CancelledError, CopyError, StreamError, type StreamErrorCode } from '../../model/errors.js';
+import { CancelledError, CopyError, StreamError, type StreamErrorCode } from '../../errors/index.js';
 import { formatBytes } from '../../util/size.js';
 import { blockDeviceInfo } from '../blockdev.js';
 import { disableMask } from '../capabilities.js';

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { checkDatasetName, classifyZfsError, rows, zfsArgv } from '../../../src/drivers/zfs/zfs-command.js';
-import { zvolSize } from '../../../src/drivers/zfs/volume.js';
+import { zvolSize } from '../../../src/drivers/zfs/zvol-size.js';
 import { ZfsPool } from '../../../src/drivers/zfs/pool.js';
 import { ZfsEncryptedPool } from '../../../src/drivers/zfs/encrypted-pool.js';
 import { createPool, driverParameters } from '../../../src/drivers/registry.js';

@@ -1,6 +1,6 @@
 /** The driver-independent model, spec §8 A (1–8), on a minimal in-memory pool. */
 import { describe, expect, it } from 'vitest';
-import { NotImplementedError, QubesValueError, StoragePoolException, UsageError } from '../../../src/model/errors.js';
+import { NotImplementedError, QubesValueError, StoragePoolException, UsageError } from '../../../src/errors/index.js';
 import { isodate } from '../../../src/model/isodate.js';
 import { validateName } from '../../../src/model/names.js';
 import { parseBool, parseBoolStrict } from '../../../src/model/parse-bool.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatBytes, parseSize } from '../../../src/util/size.js';
-import { UsageError } from '../../../src/model/errors.js';
+import { UsageError } from '../../../src/errors/index.js';
 
 describe('parseSize', () => {
   it.each([

@@ -30,6 +30,15 @@ export class UsageError extends QvolError {
   }
 }
 
+/** A transfer format that one end of the transfer does not speak: exit status 2. */
+export class UnsupportedFormatError extends QvolError {
+  override readonly exitCode: number = 2;
+
+  constructor(message: string, options: QvolErrorOptions = {}) {
+    super('UNSUPPORTED_FORMAT', message, options);
+  }
+}
+
 /** The operation was cancelled through its AbortSignal; nothing was left behind. */
 export class CancelledError extends QvolError {
   constructor(message: string, options: QvolErrorOptions = {}) {

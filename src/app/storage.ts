@@ -1,0 +1,235 @@
+/**
+ * The per-VM storage orchestration of Qubes' `Storage` class (docs/qubes-contract.md,
+ * "VMs"): create, start, stop, remove and clone a VM's volumes together, with the VM's lock
+ * held and the registry changed only at the edges. A start that fails half-way stops what
+ * it started; a create or clone that fails removes what it made; recover goes past a VM
+ * that fails and reports every failure. This is where ephemeral encryption will hook in.
+ */
+import { QubesVMError, QubesVMNotHaltedError, QvolError } from '../errors/index.js';
+import { validateName } from '../model/names.js';
+import type { Pool, VolumeRequest } from '../model/pool.js';
+import type { BlockDevice, Volume } from '../model/volume.js';
+import { vmRef, type Registry } from './registry.js';
+import type { RunningMarkers } from './running.js';
+import type { VmClass, VmRecord } from './state.js';
+import { VM_CLASSES, checkTemplate, frontendName } from './vm-classes.js';
+
+export interface StartedDevice extends BlockDevice {
+  volume: string;
+  frontend: string;
+}
+
+/** A cloned VM, and how each of its volumes' data came over (reflink, zfs clone, ...). */
+export interface CloneResult {
+  record: VmRecord;
+  copied: Record<string, string>;
+}
+
+export interface RecoverResult {
+  /** VMs whose uncommitted data a crash had left, now committed. */
+  committed: string[];
+  /** VMs a crashed create or clone had left half made, now removed. */
+  removed: string[];
+  failed: Array<{ vm: string; error: unknown }>;
+}
+
+export class VmStorage {
+  constructor(private readonly registry: Registry, private readonly markers: RunningMarkers) {}
+
+  /** Runs `fn` holding the named VMs' locks. */
+  async withVms<T>(names: string[], fn: () => Promise<T>): Promise<T> {
+    const lock = await this.registry.lockVms(names);
+    try {
+      return await fn();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async isRunning(name: string): Promise<boolean> {
+    for (const v of this.registry.volumesOf(name).values()) if (await this.markers.isRunning(v)) return true;
+    return false;
+  }
+
+  /** Throws QubesVMNotHaltedError while the VM runs. */
+  async requireHalted(name: string): Promise<void> {
+    if (await this.isRunning(name)) throw new QubesVMNotHaltedError(name, `VM ${name} is running: stop it first.`);
+  }
+
+  /** Refuses a VM that a create or clone is still making, or that a crash left half made. */
+  private requireWhole(name: string): void {
+    const pending = this.registry.getVm(name).pending;
+    if (pending) throw new QubesVMError(name, `VM ${name} is not whole: a ${pending} did not finish; run qvol recover to remove it.`);
+  }
+
+  /** Creates a VM of `cls` with the class's volumes, in `pool` (snapshots stay with their source). */
+  async createVm(name: string, cls: VmClass, options: { template?: string; pool: () => Promise<Pool> }): Promise<VmRecord> {
+    validateName('VM', name);
+    const spec = VM_CLASSES[cls];
+    if (!spec) throw new QvolError('USAGE', `Unknown VM class ${String(cls)}: use template, app, standalone or disp.`);
+    return this.withVms([name], async () => {
+      const template = checkTemplate(cls, options.template, options.template === undefined ? undefined : this.registry.getVm(options.template).class);
+      const pool = await options.pool();
+      const volumes = new Map<string, Volume>();
+      for (const t of spec.volumes) {
+        const source = t.snapOnStart ? this.snapshotSource(template!, t.name) : undefined;
+        volumes.set(t.name, this.initVolume(source ? source.pool : pool, name, cls, {
+          name: t.name, rw: t.rw, saveOnStop: t.saveOnStop, snapOnStart: t.snapOnStart,
+          size: source ? source.size : t.size, ...(source ? { source } : {}),
+        }));
+      }
+      await this.makeVm(name, cls, volumes, 'create', template);
+      return this.registry.getVm(name);
+    });
+  }
+
+  /** A new VM `dst` with `src`'s class, template and data; origins go to `pool` if given. */
+  async cloneVm(src: string, dst: string, options: { pool?: string } = {}): Promise<CloneResult> {
+    validateName('VM', dst);
+    return this.withVms([src, dst], async () => {
+      const from = this.registry.getVm(src);
+      this.requireWhole(src);
+      const pool = options.pool === undefined ? undefined : this.registry.getPool(options.pool);
+      const sources = this.registry.volumesOf(src);
+      const volumes = new Map<string, Volume>();
+      for (const [name, sv] of sources) {
+        volumes.set(name, this.initVolume(sv.source ? sv.pool : pool ?? sv.pool, dst, from.class, {
+          name, rw: sv.rw, saveOnStop: sv.saveOnStop, snapOnStart: sv.snapOnStart, revisionsToKeep: sv.revisionsToKeep,
+          size: sv.size, ...(sv.source ? { source: sv.source } : {}),
+        }));
+      }
+      const copied: Record<string, string> = {};
+      await this.makeVm(dst, from.class, volumes, 'clone', from.template, async (v) => {
+        if (!v.saveOnStop) return;
+        const sv = sources.get(v.name)!;
+        if (sv.snapshotsDisabled && (await this.markers.isRunning(sv))) {
+          throw new QvolError('STORAGE_POOL', `Volume ${sv.vid} must be stopped before importing its data`, { path: sv.vid });
+        }
+        copied[v.name] = (await v.importVolume(sv)).method;
+      });
+      return { record: this.registry.getVm(dst), copied };
+    });
+  }
+
+  private initVolume(pool: Pool, vm: string, cls: VmClass, request: VolumeRequest): Volume {
+    return pool.initVolume(vmRef(vm, cls), request);
+  }
+
+  /** The volume a snapshot starts from: the template's, up the chain to an origin. */
+  private snapshotSource(template: string, volume: string): Volume {
+    let v = this.registry.getVolume(template, volume);
+    while (v.source) v = v.source;
+    return v;
+  }
+
+  /**
+   * Reserves the VM in the registry, creates (and fills) every volume, then records it whole.
+   * On failure the volumes made are removed again and the reservation dropped
+   * (Qubes' VmCreationManager); after a crash, recover does the same.
+   */
+  private async makeVm(name: string, cls: VmClass, volumes: Map<string, Volume>, pending: 'create' | 'clone', template: string | undefined, fill?: (v: Volume) => Promise<void>): Promise<void> {
+    try {
+      await this.registry.reserveVm(name, cls, volumes, pending, template);
+    } catch (err) {
+      for (const v of volumes.values()) v.pool.forget(v.vid);
+      throw err;
+    }
+    try {
+      for (const v of volumes.values()) {
+        await v.create();
+        if (fill) await fill(v);
+      }
+    } catch (err) {
+      await this.discardVm(name).catch(() => undefined);
+      throw err;
+    }
+    await this.registry.saveVm(name);
+  }
+
+  /** Removes every volume of a VM and its record, whatever state they are in. */
+  private async discardVm(name: string): Promise<void> {
+    const volumes = [...this.registry.volumesOf(name).values()];
+    for (const v of volumes) await v.remove().catch(() => undefined);
+    await this.markers.clear(volumes);
+    await this.registry.deleteVm(name);
+  }
+
+  /** Starts every volume of the VM and returns the devices to give it. */
+  async startVm(name: string): Promise<StartedDevice[]> {
+    return this.withVms([name], async () => {
+      this.requireWhole(name);
+      const volumes = [...this.registry.volumesOf(name).values()];
+      if (await this.isRunning(name)) throw new QubesVMError(name, `VM ${name} is already running: stop it first.`);
+      for (const v of volumes) {
+        if (v.source?.snapshotsDisabled && (await this.markers.isRunning(v.source))) {
+          throw new QubesVMError(name, `Volume ${v.source.vid} is running`);
+        }
+      }
+      const results = await Promise.allSettled(volumes.map((v) => v.start()));
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) {
+        // Undo the volumes that did start, so the VM is halted as it was.
+        const started = volumes.filter((_, i) => results[i]!.status === 'fulfilled');
+        await Promise.allSettled(started.map((v) => v.stop()));
+        throw failed.reason;
+      }
+      await this.markers.mark(volumes);
+      return volumes.map((v, i) => ({ ...v.blockDevice()!, volume: v.name, frontend: frontendName(v.name, i) }));
+    });
+  }
+
+  /** Stops every volume (commit or discard); also the way to commit what a crash left. */
+  async stopVm(name: string): Promise<void> {
+    await this.withVms([name], () => this.stopLocked(name));
+  }
+
+  private async stopLocked(name: string): Promise<void> {
+    const volumes = [...this.registry.volumesOf(name).values()];
+    const results = await Promise.allSettled(volumes.map((v) => v.stop()));
+    await this.markers.clear(volumes.filter((_, i) => results[i]!.status === 'fulfilled'));
+    await this.registry.saveVm(name);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  async removeVm(name: string): Promise<void> {
+    await this.withVms([name], async () => {
+      await this.requireHalted(name);
+      const users = this.registry.listVms().filter((vm) => vm.template === name).map((vm) => vm.name);
+      if (users.length > 0) throw new QvolError('VM_IN_USE', `VM ${name} is the template of ${users.join(', ')}: remove those first.`, { path: name });
+      const volumes = [...this.registry.volumesOf(name).values()];
+      for (const v of volumes) await v.stop().catch(() => undefined);
+      for (const v of volumes) await v.remove();
+      await this.markers.clear(volumes);
+      await this.registry.deleteVm(name);
+    });
+  }
+
+  /**
+   * Qubes' stop_storage at startup: every VM not running (no marker of this boot) is
+   * stopped, which commits what a crash left uncommitted; a VM a crashed create or clone
+   * left half made is removed. A VM that fails does not stop the others.
+   */
+  async recover(): Promise<RecoverResult> {
+    const result: RecoverResult = { committed: [], removed: [], failed: [] };
+    for (const { name } of this.registry.listVms()) {
+      try {
+        await this.withVms([name], async () => {
+          if (!this.registry.hasVm(name)) return; // removed while we waited
+          if (this.registry.getVm(name).pending) {
+            await this.discardVm(name);
+            result.removed.push(name);
+            return;
+          }
+          if (await this.isRunning(name)) return;
+          const dirty = await Promise.all([...this.registry.volumesOf(name).values()].map((v) => v.isDirty()));
+          await this.stopLocked(name);
+          if (dirty.some(Boolean)) result.committed.push(name);
+        });
+      } catch (error) {
+        result.failed.push({ vm: name, error });
+      }
+    }
+    return result;
+  }
+}
