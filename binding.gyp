@@ -21,6 +21,8 @@
             "native/sys/copy_job.cc",
             "native/sys/crc32.cc",
             "native/sys/fd_stream.cc",
+            "native/sys/sparse_format.cc",
+            "native/sys/sparse_plan.cc",
             "native/sys/sparse_writer.cc",
             "native/sys/stream_export.cc",
             "native/sys/stream_import.cc",

@@ -1,11 +1,15 @@
 // streamExport(srcFd, outFd, options, onProgress?) -> Promise<ExportStats>
 // readSparseHeader(fd) -> Promise<SparseHeader>
 // streamImport(inFd, dstFd, options, onProgress?) -> Promise<ImportStats>
+// parseSparseHeaderSync(bytes) / checkSparseChunkSync(header, chunkBytes, pos): the pure codec,
+//   for tests (each O(1)).
 // A stream failure (truncated, too long, corrupt, CRC, size) rejects with an Error whose
-// code is STREAM_* and whose `at` is the image byte concerned; syscall failures reject with
+// code is STREAM_*, `problem` names what was wrong (src/io/streams/problems.ts words it),
+// `at` is the image byte concerned and `a`, `b` its numbers; syscall failures reject with
 // a SystemError naming the path.
 #include <napi.h>
 
+#include <cstring>
 #include <string>
 
 #include "common.h"
@@ -35,15 +39,73 @@ const char* StreamErrorCode(sys::StreamError e) {
   }
 }
 
+const char* ProblemName(sys::FormatProblem p) {
+  using P = sys::FormatProblem;
+  switch (p) {
+    case P::kEmpty: return "empty";
+    case P::kEndedEarly: return "ended-early";
+    case P::kEndedInHeader: return "ended-in-header";
+    case P::kNotSparse: return "not-sparse";
+    case P::kVersion: return "version";
+    case P::kHeaderSizes: return "header-sizes";
+    case P::kBlockSize: return "block-size";
+    case P::kExactSizeMisfit: return "exact-size-misfit";
+    case P::kChunkPastImage: return "chunk-past-image";
+    case P::kRawSize: return "raw-size";
+    case P::kNoWord: return "no-word";
+    case P::kDontCarePayload: return "dont-care-payload";
+    case P::kUnknownChunk: return "unknown-chunk";
+    case P::kCrcMismatch: return "crc-mismatch";
+    case P::kImageSize: return "image-size";
+    case P::kChunksShort: return "chunks-short";
+    case P::kPastEnd: return "past-end";
+    case P::kDataPastSize: return "data-past-size";
+    default: return "none";
+  }
+}
+
+// The format issue as an Error: codes and numbers only, the sentence is TypeScript's.
+Napi::Error IssueError(Napi::Env env, const sys::FormatIssue& issue) {
+  Napi::Error e = Napi::Error::New(env, ProblemName(issue.problem));
+  e.Set("code", StreamErrorCode(issue.kind));
+  e.Set("problem", ProblemName(issue.problem));
+  e.Set("at", static_cast<double>(issue.at));
+  e.Set("a", static_cast<double>(issue.a));
+  e.Set("b", static_cast<double>(issue.b));
+  return e;
+}
+
 Napi::Value StreamFailure(Napi::Env env, const sys::ImportFailure& f, const std::string& src,
                           const std::string& dst) {
-  if (f.kind == sys::StreamError::kNone) {
+  if (f.issue.kind == sys::StreamError::kNone) {
     return MakeSystemError(env, f.sys.err, f.sys.syscall, f.sys.on_target ? dst : src).Value();
   }
-  Napi::Error e = Napi::Error::New(env, f.detail);
-  e.Set("code", StreamErrorCode(f.kind));
-  e.Set("at", static_cast<double>(f.at));
-  return e.Value();
+  return IssueError(env, f.issue).Value();
+}
+
+Napi::Object HeaderObject(Napi::Env env, const sys::StreamHeader& h) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("blockSize", h.block_size);
+  r.Set("totalBlocks", h.total_blocks);
+  r.Set("totalChunks", h.total_chunks);
+  r.Set("chunkHeaderSize", h.chunk_header_size);
+  r.Set("exactSize", static_cast<double>(h.exact_size));
+  r.Set("headerBytes", h.header_bytes);
+  return r;
+}
+
+// The header a TS caller hands back (from readSparseHeader), checked again here.
+sys::StreamHeader HeaderFromObject(Napi::Env env, Napi::Value v) {
+  if (!v.IsObject()) throw Napi::TypeError::New(env, "Expected the header readSparseHeader gave");
+  Napi::Object h = v.As<Napi::Object>();
+  sys::StreamHeader out;
+  out.block_size = static_cast<uint32_t>(U64Property(h, "blockSize", 0));
+  out.total_blocks = static_cast<uint32_t>(U64Property(h, "totalBlocks", 0));
+  out.total_chunks = static_cast<uint32_t>(U64Property(h, "totalChunks", 0));
+  out.chunk_header_size = static_cast<uint16_t>(U64Property(h, "chunkHeaderSize", 12));
+  if (out.block_size == 0 || out.block_size % 4 != 0 || out.chunk_header_size < 12 || out.chunk_header_size > 64)
+    throw Napi::RangeError::New(env, "Expected the header readSparseHeader gave");
+  return out;
 }
 
 class ExportWorker : public JobWorker {
@@ -87,16 +149,7 @@ class HeaderWorker : public JobWorker {
 
  private:
   int Work(sys::PhaseProgress*) override { return sys::read_sparse_header(fd_, &h_, &fail_); }
-  Napi::Value Result(Napi::Env env) override {
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("blockSize", h_.block_size);
-    r.Set("totalBlocks", h_.total_blocks);
-    r.Set("totalChunks", h_.total_chunks);
-    r.Set("chunkHeaderSize", h_.chunk_header_size);
-    r.Set("exactSize", static_cast<double>(h_.exact_size));
-    r.Set("headerBytes", h_.header_bytes);
-    return r;
-  }
+  Napi::Value Result(Napi::Env env) override { return HeaderObject(env, h_); }
   Napi::Value Failure(Napi::Env env) override { return StreamFailure(env, fail_, path_, path_); }
 
   int fd_;
@@ -174,19 +227,44 @@ Napi::Value StreamImport(const Napi::CallbackInfo& info) {
   opts.target_known_zero = BoolProperty(o, "targetKnownZero", false);
   opts.disable = static_cast<uint32_t>(U64Property(o, "disable", 0));
   opts.sync = BoolProperty(o, "sync", true);
-  if (opts.format == sys::StreamFormat::kSparse) {
-    if (!o.Get("header").IsObject()) throw Napi::TypeError::New(env, "Expected the header readSparseHeader gave");
-    Napi::Object h = o.Get("header").As<Napi::Object>();
-    opts.header.block_size = static_cast<uint32_t>(U64Property(h, "blockSize", 0));
-    opts.header.total_blocks = static_cast<uint32_t>(U64Property(h, "totalBlocks", 0));
-    opts.header.total_chunks = static_cast<uint32_t>(U64Property(h, "totalChunks", 0));
-    opts.header.chunk_header_size = static_cast<uint16_t>(U64Property(h, "chunkHeaderSize", 12));
-    if (opts.header.block_size == 0 || opts.header.block_size % 4 != 0 ||
-        opts.header.chunk_header_size < 12 || opts.header.chunk_header_size > 64)
-      throw Napi::RangeError::New(env, "Expected the header readSparseHeader gave");
-  }
+  if (opts.format == sys::StreamFormat::kSparse) opts.header = HeaderFromObject(env, o.Get("header"));
   auto* w = new ImportWorker(env, in, dst, opts, StringProperty(o, "inPath"), StringProperty(o, "dstPath"));
   return w->Start(info[3], o.Get("cancel"));
+}
+
+// The file header (and the extension that follows it, if given) from bytes: the header, or
+// {code, problem, at, a, b} when the bytes are refused. Throws nothing for bad bytes.
+Napi::Value ParseSparseHeaderSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsBuffer()) throw Napi::TypeError::New(env, "Expected a Buffer for bytes");
+  auto bytes = info[0].As<Napi::Buffer<uint8_t>>();
+  sys::StreamHeader h;
+  sys::FormatIssue issue;
+  size_t n = bytes.Length();
+  int r = sys::parse_file_header(bytes.Data(), n < sys::kFileHeaderSize ? n : sys::kFileHeaderSize, &h, &issue);
+  if (r == 0 && n > sys::kFileHeaderSize) sys::read_header_extension(bytes.Data() + sys::kFileHeaderSize, n - sys::kFileHeaderSize, &h);
+  if (r == 0) r = sys::check_exact_size(h, &issue);
+  if (r < 0) return IssueError(env, issue).Value();
+  return HeaderObject(env, h);
+}
+
+// One chunk header (12 bytes) at image byte `pos` against a file header: {len, payload}, or
+// the refusal as above.
+Napi::Value CheckSparseChunkSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  sys::StreamHeader h = HeaderFromObject(env, info[0]);
+  if (!info[1].IsBuffer() || info[1].As<Napi::Buffer<uint8_t>>().Length() < sizeof(sys::ChunkHeader))
+    throw Napi::TypeError::New(env, "Expected a Buffer of 12 bytes for chunk");
+  sys::ChunkHeader c;
+  memcpy(&c, info[1].As<Napi::Buffer<uint8_t>>().Data(), sizeof c);
+  uint64_t pos = RequireU64(info, 2, "pos");
+  sys::ChunkSpan span;
+  sys::FormatIssue issue;
+  if (sys::check_chunk(h, c, pos, &span, &issue) < 0) return IssueError(env, issue).Value();
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("len", static_cast<double>(span.len));
+  r.Set("payload", static_cast<double>(span.payload));
+  return r;
 }
 
 }  // namespace
@@ -195,6 +273,8 @@ void InitStream(Napi::Env env, Napi::Object exports) {
   exports.Set("streamExport", Napi::Function::New(env, StreamExport, "streamExport"));
   exports.Set("readSparseHeader", Napi::Function::New(env, ReadSparseHeader, "readSparseHeader"));
   exports.Set("streamImport", Napi::Function::New(env, StreamImport, "streamImport"));
+  exports.Set("parseSparseHeaderSync", Napi::Function::New(env, ParseSparseHeaderSync, "parseSparseHeaderSync"));
+  exports.Set("checkSparseChunkSync", Napi::Function::New(env, CheckSparseChunkSync, "checkSparseChunkSync"));
 }
 
 }  // namespace qvol

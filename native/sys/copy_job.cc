@@ -91,7 +91,7 @@ int CopyJob::prepare() {
   r = out_->init();
   if (r < 0) return r;
   // Size a file target first: XFS's speculative preallocation otherwise leaves unwritten
-  // extents behind (linux-io.md rule 4), and the holes we skip exist from the start.
+  // extents behind (docs/linux-io.md rule 4), and the holes we skip exist from the start.
   if (!dst_block_ && static_cast<uint64_t>(ds.st_size) != o_.target_size) {
     r = retry_eintr([&] { return ftruncate(dst_, static_cast<off_t>(o_.target_size)); });
     if (r < 0) return fail(r, "ftruncate", true);
@@ -181,7 +181,7 @@ int CopyJob::copy_range_extent(uint64_t* pos, uint64_t end) {
 
 int CopyJob::copy_extent(uint64_t begin, uint64_t end, bool known) {
   uint64_t pos = begin;
-  // copy_file_range over a run that may hide holes would fill them (linux-io.md rule 1);
+  // copy_file_range over a run that may hide holes would fill them (docs/linux-io.md rule 1);
   // reading it lets the zero check find them instead.
   if (copy_range_ok_ && known) {
     int r = copy_range_extent(&pos, end);

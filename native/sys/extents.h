@@ -16,6 +16,14 @@ struct ExtentProbe {
 // filesystem that cannot tell reports everything as data, which is always correct.
 ExtentProbe probe_extent(int fd, uint64_t pos, uint64_t limit, bool seek_hole_disabled);
 
+// probe_extent for a walk that must move forward: a run that a confused filesystem reports
+// as ending at or before `pos` is taken to reach `limit`.
+inline ExtentProbe probe_forward(int fd, uint64_t pos, uint64_t limit, bool seek_hole_disabled) {
+  ExtentProbe e = probe_extent(fd, pos, limit, seek_hole_disabled);
+  if (e.end <= pos) e.end = limit;
+  return e;
+}
+
 struct FiemapExtent {
   uint64_t logical, physical, length;
   uint32_t flags;  // FIEMAP_EXTENT_* (SHARED 0x2000, UNWRITTEN 0x800, LAST 0x1)

@@ -23,7 +23,7 @@ constexpr size_t kSpliceStep = 1 << 30;
 
 // A read-only anonymous mapping reads as the kernel's shared zero page and can never be
 // written, so vmsplice may hand its pages to the pipe and forget them: the reuse pitfall
-// of vmsplice (linux-io.md §4.8) cannot happen. Made once, never unmapped.
+// of vmsplice (docs/linux-io.md, "vmsplice and page reuse") cannot happen. Made once, never unmapped.
 const uint8_t* zero_pages() {
   static const uint8_t* pages = [] {
     void* p = mmap(nullptr, kZeroRun, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

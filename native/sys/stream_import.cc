@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <cinttypes>
 #include <cstring>
 #include <memory>
 
@@ -19,19 +18,6 @@ namespace {
 
 constexpr size_t kBuffer = 1u << 20;
 
-std::string format(const char* fmt, uint64_t a, uint64_t b = 0) {
-  char text[160];
-  snprintf(text, sizeof text, fmt, a, b);
-  return text;
-}
-
-int stream_fail(ImportFailure* f, StreamError kind, uint64_t at, std::string detail) {
-  f->kind = kind;
-  f->at = at;
-  f->detail = std::move(detail);
-  return -EINVAL;
-}
-
 class ImportJob : public Ticker {
  public:
   ImportJob(int in, int dst, const ImportOptions& o, ImportStats* s, ImportFailure* f,
@@ -46,12 +32,12 @@ class ImportJob : public Ticker {
     fail_.sys = {err, syscall, on_target};
     return err;
   }
-  int bad(StreamError kind, uint64_t at, std::string detail) {
-    return stream_fail(&fail_, kind, at, std::move(detail));
+  int bad(StreamError kind, FormatProblem problem, uint64_t at, uint64_t a = 0, uint64_t b = 0) {
+    return refuse(&fail_.issue, kind, problem, at, a, b);
   }
   int prepare();
   int read_in(uint8_t* buf, size_t n, uint64_t at);
-  int read_word(uint64_t payload, const char* type, uint64_t at, uint32_t* word);
+  int read_word(uint64_t at, uint32_t* word);
   int put(const uint8_t* buf, uint64_t off, uint64_t n);
   int put_zeros(uint64_t off, uint64_t n);
   int put_pattern(uint32_t word, uint64_t off, uint64_t n);
@@ -106,13 +92,12 @@ int ImportJob::read_in(uint8_t* buf, size_t n, uint64_t at) {
   if (got < 0) return fail(static_cast<int>(got), "read", false);
   s_.bytes_in += static_cast<uint64_t>(got);
   if (static_cast<size_t>(got) < n)
-    return bad(StreamError::kTruncated, at, "the stream ended early");
+    return bad(StreamError::kTruncated, FormatProblem::kEndedEarly, at);
   return 0;
 }
 
-// A chunk's 4-byte payload (FILL's word, CRC32's value).
-int ImportJob::read_word(uint64_t payload, const char* type, uint64_t at, uint32_t* word) {
-  if (payload != 4) return bad(StreamError::kCorrupt, at, std::string("a ") + type + " chunk without its 4-byte value");
+// A chunk's 4-byte payload (FILL's word, CRC32's value; check_chunk made sure it is 4).
+int ImportJob::read_word(uint64_t at, uint32_t* word) {
   return read_in(reinterpret_cast<uint8_t*>(word), 4, at);
 }
 
@@ -121,7 +106,7 @@ int ImportJob::read_word(uint64_t payload, const char* type, uint64_t at, uint32
 int ImportJob::put(const uint8_t* buf, uint64_t off, uint64_t n) {
   uint64_t inside = off >= o_.size ? 0 : (o_.size - off < n ? o_.size - off : n);
   if (inside < n && !is_zero(buf + inside, n - inside))
-    return bad(StreamError::kTooLong, o_.size, "the stream has data past the volume's size");
+    return bad(StreamError::kTooLong, FormatProblem::kDataPastSize, o_.size);
   return inside > 0 ? out_->scan_and_write(buf, off, inside) : 0;
 }
 
@@ -131,7 +116,7 @@ int ImportJob::put_zeros(uint64_t off, uint64_t n) {
 }
 
 int ImportJob::put_pattern(uint32_t word, uint64_t off, uint64_t n) {
-  if (off + n > o_.size) return bad(StreamError::kTooLong, o_.size, "the stream has data past the volume's size");
+  if (off + n > o_.size) return bad(StreamError::kTooLong, FormatProblem::kDataPastSize, o_.size);
   for (size_t i = 0; i < kBuffer; i += 4) memcpy(buf_.get() + i, &word, 4);
   while (n > 0) {
     uint64_t step = n < kBuffer ? n : kBuffer;
@@ -148,7 +133,7 @@ int ImportJob::expect_end(uint64_t at) {
   uint8_t extra;
   ssize_t got = read_full(in_, &extra, 1);
   if (got < 0) return fail(static_cast<int>(got), "read", false);
-  if (got > 0) return bad(StreamError::kTooLong, at, "the stream goes on past its end");
+  if (got > 0) return bad(StreamError::kTooLong, FormatProblem::kPastEnd, at);
   return 0;
 }
 
@@ -163,7 +148,7 @@ int ImportJob::import_raw() {
     if (r < 0) return r;
     pos += static_cast<uint64_t>(got);
     if (static_cast<size_t>(got) < want)
-      return bad(StreamError::kTruncated, pos, "the stream ended early");
+      return bad(StreamError::kTruncated, FormatProblem::kEndedEarly, pos);
     r = tick(out_->settled(pos));
     if (r < 0) return r;
   }
@@ -171,18 +156,15 @@ int ImportJob::import_raw() {
 }
 
 int ImportJob::chunk(const ChunkHeader& c, uint64_t* pos) {
-  const StreamHeader& h = o_.header;
-  uint64_t len = static_cast<uint64_t>(c.chunk_sz) * h.block_size;
-  uint64_t image = static_cast<uint64_t>(h.total_blocks) * h.block_size;
-  uint64_t payload = c.total_sz >= h.chunk_header_size ? c.total_sz - h.chunk_header_size : UINT64_MAX;
-  if (c.chunk_type != kChunkCrc32 && *pos + len > image)
-    return bad(StreamError::kCorrupt, *pos, format("a chunk of %" PRIu64 " bytes runs past the image's %" PRIu64, len, image));
+  ChunkSpan span;
+  int r = check_chunk(o_.header, c, *pos, &span, &fail_.issue);
+  if (r < 0) return r;
+  const uint64_t len = span.len;
   switch (c.chunk_type) {
-    case kChunkRaw: {
-      if (payload != len) return bad(StreamError::kCorrupt, *pos, "a RAW chunk's size does not match its blocks");
+    case kChunkRaw:
       for (uint64_t done = 0; done < len;) {
         size_t step = len - done < kBuffer ? static_cast<size_t>(len - done) : kBuffer;
-        int r = read_in(buf_.get(), step, *pos + done);
+        r = read_in(buf_.get(), step, *pos + done);
         if (r < 0) return r;
         crc_.data(buf_.get(), step);
         r = put(buf_.get(), *pos + done, step);
@@ -191,35 +173,29 @@ int ImportJob::chunk(const ChunkHeader& c, uint64_t* pos) {
         done += step;
       }
       break;
-    }
     case kChunkFill: {
       uint32_t word;
-      int r = read_word(payload, "FILL", *pos, &word);
+      r = read_word(*pos, &word);
       if (r < 0) return r;
       crc_.pattern(word, len);
       r = word == 0 ? put_zeros(*pos, len) : put_pattern(word, *pos, len);
       if (r < 0) return r;
       break;
     }
-    case kChunkDontCare: {
-      if (payload != 0) return bad(StreamError::kCorrupt, *pos, "a DONT_CARE chunk with a payload");
+    case kChunkDontCare:
       crc_.zeros(len);
-      int r = put_zeros(*pos, len);
+      r = put_zeros(*pos, len);
       if (r < 0) return r;
       break;
-    }
     case kChunkCrc32: {
       uint32_t want;
-      int r = read_word(payload, "CRC32", *pos, &want);
+      r = read_word(*pos, &want);
       if (r < 0) return r;
       uint32_t have = crc_.value();
-      if (want != have)
-        return bad(StreamError::kCrcMismatch, *pos, format("the data before byte %" PRIu64 " has CRC32 %08" PRIx64, *pos, have) + format(", the stream says %08" PRIx64, want));
+      if (want != have) return bad(StreamError::kCrcMismatch, FormatProblem::kCrcMismatch, *pos, have, want);
       s_.crc_checked = true;
       return 0;
     }
-    default:
-      return bad(StreamError::kCorrupt, *pos, format("unknown chunk type 0x%04" PRIx64, c.chunk_type));
   }
   *pos += len;
   return tick(out_->settled(*pos));
@@ -228,12 +204,12 @@ int ImportJob::chunk(const ChunkHeader& c, uint64_t* pos) {
 int ImportJob::import_sparse() {
   const StreamHeader& h = o_.header;
   uint64_t image = static_cast<uint64_t>(h.total_blocks) * h.block_size;
-  if (image < o_.size || image - o_.size >= h.block_size)
-    return bad(StreamError::kSizeMismatch, 0, format("the stream holds an image of %" PRIu64 " bytes, the volume is to be %" PRIu64, image, o_.size));
+  int r = check_image_size(h, o_.size, &fail_.issue);
+  if (r < 0) return r;
   uint8_t raw[64];
   uint64_t pos = 0;
   for (uint32_t i = 0; i < h.total_chunks; i++) {
-    int r = read_in(raw, h.chunk_header_size, pos);  // 12 bytes, or more: the rest skipped
+    r = read_in(raw, h.chunk_header_size, pos);  // 12 bytes, or more: the rest skipped
     if (r < 0) return r;
     ChunkHeader c;
     memcpy(&c, raw, sizeof c);
@@ -241,8 +217,7 @@ int ImportJob::import_sparse() {
     if (r < 0) return r;
     s_.chunks++;
   }
-  if (pos != image)
-    return bad(StreamError::kTruncated, pos, format("the chunks cover %" PRIu64 " of the image's %" PRIu64 " bytes", pos, image));
+  if (pos != image) return bad(StreamError::kTruncated, FormatProblem::kChunksShort, pos, pos, image);
   return expect_end(pos);
 }
 
@@ -261,29 +236,16 @@ int ImportJob::run() {
 }  // namespace
 
 int read_sparse_header(int fd, StreamHeader* out, ImportFailure* f) {
-  SparseHeader h;
-  ssize_t got = read_full(fd, reinterpret_cast<uint8_t*>(&h), sizeof h);
+  uint8_t head[kFileHeaderSize];
+  ssize_t got = read_full(fd, head, sizeof head);
   if (got < 0) {
     f->sys = {static_cast<int>(got), "read", false};
     return static_cast<int>(got);
   }
-  if (got == 0) return stream_fail(f, StreamError::kTruncated, 0, "the stream is empty");
-  if (static_cast<size_t>(got) < sizeof h || h.magic != kSparseMagic)
-    return stream_fail(f, StreamError::kCorrupt, 0, "not an Android sparse image (bad magic): use --format raw for plain bytes");
-  if (h.major_version != kSparseMajor)
-    return stream_fail(f, StreamError::kCorrupt, 0, format("sparse format version %" PRIu64 " is not supported (only 1)", h.major_version));
-  if (h.file_hdr_sz < kFileHeaderSize || h.chunk_hdr_sz < kChunkHeaderSize || h.chunk_hdr_sz > 64)
-    return stream_fail(f, StreamError::kCorrupt, 0, "the sparse header's sizes are invalid");
-  if (h.blk_sz == 0 || h.blk_sz % 4 != 0 || h.blk_sz > (64u << 20))
-    return stream_fail(f, StreamError::kCorrupt, 0, format("block size %" PRIu64 " is invalid (a multiple of 4 up to 64 MiB)", h.blk_sz));
-  out->block_size = h.blk_sz;
-  out->total_blocks = h.total_blks;
-  out->total_chunks = h.total_chunks;
-  out->chunk_header_size = h.chunk_hdr_sz;
-  out->exact_size = 0;
-  out->header_bytes = h.file_hdr_sz;
+  int r = parse_file_header(head, static_cast<size_t>(got), out, &f->issue);
+  if (r < 0) return r;
   // Header bytes beyond the 28 defined: qvol's extension, or someone's we skip.
-  const size_t extra_size = h.file_hdr_sz - kFileHeaderSize;
+  const size_t extra_size = out->header_bytes - kFileHeaderSize;
   size_t rest = extra_size;
   uint8_t extra[256];
   while (rest > 0) {
@@ -293,18 +255,11 @@ int read_sparse_header(int fd, StreamHeader* out, ImportFailure* f) {
       f->sys = {static_cast<int>(got), "read", false};
       return static_cast<int>(got);
     }
-    if (static_cast<size_t>(got) < step) return stream_fail(f, StreamError::kTruncated, 0, "the stream ended in its header");
-    if (rest == extra_size && step >= kQvolExtSize) {
-      QvolHeaderExt ext;
-      memcpy(&ext, extra, sizeof ext);
-      if (ext.magic == kQvolExtMagic) out->exact_size = ext.exact_size;
-    }
+    if (static_cast<size_t>(got) < step) return refuse(&f->issue, StreamError::kTruncated, FormatProblem::kEndedInHeader, 0);
+    if (rest == extra_size) read_header_extension(extra, step, out);
     rest -= step;
   }
-  uint64_t image = static_cast<uint64_t>(h.total_blks) * h.blk_sz;
-  if (out->exact_size > image || (out->exact_size != 0 && image - out->exact_size >= h.blk_sz))
-    return stream_fail(f, StreamError::kCorrupt, 0, "qvol's size in the header does not fit the image");
-  return 0;
+  return check_exact_size(*out, &f->issue);
 }
 
 int run_import(int in_fd, int dst_fd, const ImportOptions& opts, ImportStats* stats,

@@ -3,7 +3,6 @@
 // this returns 0, so a short, long or corrupt stream changes nothing the user sees.
 #pragma once
 #include <cstdint>
-#include <string>
 
 #include "copy_job.h"
 #include "sparse_format.h"
@@ -11,13 +10,9 @@
 
 namespace qvol::sys {
 
-enum class StreamError : uint8_t { kNone, kTruncated, kTooLong, kCorrupt, kCrcMismatch, kSizeMismatch };
-
 struct ImportFailure {
-  CopyFailure sys;                 // a syscall failed (kind == kNone)
-  StreamError kind = StreamError::kNone;
-  uint64_t at = 0;                 // byte of the image where the stream went wrong
-  std::string detail;
+  CopyFailure sys;    // a syscall failed (issue.kind == kNone)
+  FormatIssue issue;  // else: what was wrong with the stream, and where
 };
 
 struct ImportOptions {

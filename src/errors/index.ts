@@ -88,7 +88,7 @@ export class StreamError extends QvolError {
 }
 
 /*
- * The Qubes storage exceptions, by the names and messages of shared/spec/qubes-storage.md:
+ * The Qubes storage exceptions, by the names and messages of docs/qubes-contract.md:
  * users and scripts match on them. Each carries a stable code as well.
  */
 

@@ -77,6 +77,15 @@ export interface SparseHeader {
   headerBytes: number;
 }
 
+/** A refused stream as native code reports it: codes and numbers (src/io/streams/problems.ts words them). */
+export interface NativeFormatIssue extends Error {
+  code: string;
+  problem: string;
+  at: number;
+  a: number;
+  b: number;
+}
+
 export interface NativeImportOptions {
   format: StreamFormatName;
   size: number;
@@ -157,6 +166,9 @@ export interface NativeBinding {
   ): Promise<NativeCopyStats>;
   streamExport(srcFd: number, outFd: number, options: NativeExportOptions, onProgress?: JobProgress): Promise<NativeExportStats>;
   readSparseHeader(fd: number, path?: string): Promise<SparseHeader>;
+  /** The pure sparse codec, for tests: a header from bytes, or the refusal as an Error (returned). */
+  parseSparseHeaderSync(bytes: Buffer): SparseHeader | NativeFormatIssue;
+  checkSparseChunkSync(header: SparseHeader, chunk: Buffer, pos: number): { len: number; payload: number } | NativeFormatIssue;
   streamImport(inFd: number, dstFd: number, options: NativeImportOptions, onProgress?: JobProgress): Promise<NativeImportStats>;
   mapExtents(fd: number, offset: number, length: number): Promise<Extent[]>;
   fiemap(fd: number): Promise<FiemapExtent[]>;

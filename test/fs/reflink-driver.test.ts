@@ -1,5 +1,6 @@
 /**
- * The file-reflink driver against the acceptance cases of spec §8 B, on btrfs and XFS
+ * The file-reflink driver against the acceptance cases of Qubes' own tests (qubes-core-admin,
+ * qubes/tests/storage_reflink.py), on btrfs and XFS
  * (reflinks) and on ext4 with setup_check=False (sparse copies), one suite for all three.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';

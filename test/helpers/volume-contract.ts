@@ -1,5 +1,5 @@
 /**
- * The driver contract (shared/spec/qubes-storage.md §1.4, the power-loss rule, revisions,
+ * The driver contract (docs/qubes-contract.md: operations, the power-loss rule, revisions,
  * import and export), one suite for every driver: file-reflink on the fs tier, zfs_zvol and
  * zfs_encrypted in the lab. Data goes in and out the way a VM and a backup tool see it:
  * through the started volume's path and through export().

@@ -1,5 +1,5 @@
 /**
- * The reflink driver's file primitives (spec §2.3), each durable: data is fsynced before
+ * The reflink driver's file primitives (qubes-core-admin, qubes/storage/reflink.py), each durable: data is fsynced before
  * the rename that publishes it, and every create, rename and remove is followed by an
  * fsync of the directory it changed.
  */

@@ -1,5 +1,5 @@
 /**
- * The file-reflink pool (spec §2.1): volumes as image files under `dir_path`, cloned with
+ * The file-reflink pool (qubes-core-admin, qubes/storage/reflink.py): volumes as image files under `dir_path`, cloned with
  * FICLONE on btrfs and XFS. On a filesystem without reflinks setup is refused unless
  * `setup_check=False`; then every clone is a sparse copy by the same engine.
  */

@@ -1,6 +1,6 @@
 /**
  * A file-reflink volume: image files in the pool directory, exactly as Qubes' reflink
- * driver lays them out and moves them (spec §2.2, §2.6). With P = <dir_path>/<vid>:
+ * driver lays them out and moves them (qubes-core-admin, qubes/storage/reflink.py). With P = <dir_path>/<vid>:
  *   P.img            the committed state (a snapshot: a hard link of the source's)
  *   P-dirty.img      the image the running VM uses (`path`, always)
  *   P-precache.img   a clone of P.img made ahead, so start() is one rename
@@ -74,7 +74,7 @@ export class ReflinkVolume extends Volume {
     return 0;
   }
 
-  // -- revisions (spec §2.4) ---------------------------------------------------------------
+  // -- revisions ---------------------------------------------------------------------------
 
   /** {N: timestamp} from the revision files, ordered by N as a number. */
   override async revisions(): Promise<Map<string, string>> {
@@ -118,7 +118,7 @@ export class ReflinkVolume extends Volume {
     for (const id of revisionsToPrune([...revisions.keys()], keep)) await removeFile(this.revisionPath(id, revisions.get(id)!));
   }
 
-  // -- precache (spec §2.5) ----------------------------------------------------------------
+  // -- precache -----------------------------------------------------------------------------
 
   private async updatePrecache(body: () => Promise<void>): Promise<void> {
     await removeFile(this.precachePath);

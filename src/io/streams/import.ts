@@ -9,12 +9,13 @@ import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { native, type DisableBits, type SparseHeader } from '../../native/binding.js';
 import { hasCode, withCallerStack } from '../../native/errors.js';
-import { CancelledError, CopyError, StreamError, type StreamErrorCode } from '../../errors/index.js';
+import { CancelledError, CopyError } from '../../errors/index.js';
 import { formatBytes } from '../../util/size.js';
 import { blockDeviceInfo } from '../blockdev.js';
 import { disableMask } from '../capabilities.js';
 import { cancelFlag, progressReporter, type CopyProgress } from '../progress.js';
 import { summarize, type StreamSummary } from './format.js';
+import { streamError } from './problems.js';
 
 export type { SparseHeader };
 
@@ -40,16 +41,6 @@ export interface StreamImportResult extends StreamSummary {
   chunks?: number;
   /** sparse: the stream carried a CRC32 chunk and it matched. */
   crcChecked?: boolean;
-}
-
-const STREAM_CODES: readonly StreamErrorCode[] = ['STREAM_TRUNCATED', 'STREAM_TOO_LONG', 'STREAM_CORRUPT', 'STREAM_CRC_MISMATCH', 'STREAM_SIZE_MISMATCH'];
-
-/** A native stream failure as a StreamError that says where and what. */
-function streamError(err: unknown, what: string): unknown {
-  const e = err as { code?: string; message?: string; at?: number };
-  if (!STREAM_CODES.includes(e.code as StreamErrorCode)) return err;
-  const at = e.at ?? 0;
-  return new StreamError(e.code as StreamErrorCode, `${what} refused at byte ${at}: ${e.message ?? 'invalid stream'}.`, at, { cause: err });
 }
 
 /** Reads the sparse image header off the stream (the stream then stands at the first chunk). */

@@ -1,4 +1,4 @@
-/** The driver-independent model, spec §8 A (1–8), on a minimal in-memory pool. */
+/** The driver-independent model (docs/qubes-contract.md, "Volumes"), on a minimal in-memory pool. */
 import { describe, expect, it } from 'vitest';
 import { NotImplementedError, QubesValueError, StoragePoolException, UsageError } from '../../../src/errors/index.js';
 import { isodate } from '../../../src/model/isodate.js';
