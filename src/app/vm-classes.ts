@@ -1,6 +1,6 @@
 /**
- * The volume sets of each VM class (docs/qubes-contract.md, "VM classes"). Kernel volumes (Qubes' linux-kernel pool)
- * have no place on a plain Linux host and are left out.
+ * The volume sets of each VM class (docs/qubes-contract.md, "VM classes"). Kernel volumes
+ * (Qubes' linux-kernel pool) have no place on a plain Linux host and are left out.
  */
 import { UsageError } from '../errors/index.js';
 import type { VmClass } from './state.js';

@@ -4,7 +4,7 @@
  * usage) leaving the state as it was.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -102,6 +102,10 @@ describe('qvol registry verbs', () => {
       [['pool', 'add', 'p1', 'file-reflink', '-o', 'dirpath=/tmp'], 1, 'Unexpected driver options'],
       [['pool', 'rm', 'default'], 1, 'in use by VM debian'],
       [['pool', 'info', 'nope'], 1, 'Unknown storage pool nope'],
+      [['volume', 'export', 'debian:private', '-o', '/nonexistent/x.img', '--revision', '1'], 2, 'needs its driver\'s own format'],
+      [['volume', 'export', 'debian:private', '-f', 'sparse', '-o', '/nonexistent/x.img', '--since', '1'], 2, 'needs its driver\'s own format'],
+      [['volume', 'export', 'debian:private', '-f', 'zfs', '-o', '/nonexistent/x.img'], 2, 'does not move the zfs format: it takes raw, sparse'],
+      [['volume', 'import', 'debian:private', '-f', 'zfs', '-i', '/nonexistent/x.img'], 2, 'does not move the zfs format'],
     ])('%j', async (args, code, message) => {
       const before = stateText();
       const r = await qvol(...(args as string[]));
@@ -122,6 +126,27 @@ describe('qvol registry verbs', () => {
       expect(stateText()).toBe(before);
       // a change that does not toggle -1 is fine while running (A9)
       await json('volume', 'config', 'debian:root', 'revisions_to_keep', '2');
+    });
+
+    it('a start that fails on one volume: the volumes started are stopped again', async () => {
+      await json('vm', 'create', '--class', 'app', '--template', 'debian', 'work');
+      // The volatile image cannot be made: a directory (not empty) stands in its place.
+      const blocker = join(home, 'pools', 'default', 'appvms', 'work', 'volatile-dirty.img');
+      mkdirSync(join(blocker, 'x'), { recursive: true });
+      const before = stateText();
+      const r = await qvol('vm', 'start', 'work');
+      expect(r.code).toBe(1);
+      const vms = await json('vm', 'ls');
+      expect(vms.find((v: { name: string }) => v.name === 'work').running).toBe(false);
+      expect((await json('volume', 'info', 'work:private')).path).toMatch(/private-dirty\.img$/);
+      expect(existsSync(join(home, 'pools', 'default', 'appvms', 'work', 'private-dirty.img'))).toBe(false);
+      expect(existsSync(join(home, 'pools', 'default', 'appvms', 'work', 'root-dirty.img'))).toBe(false);
+      const run = join(home, 'run');
+      expect((existsSync(run) ? readdirSync(run) : []).filter((m) => m.includes('work'))).toEqual([]);
+      expect(JSON.parse(stateText()).vms.work).toEqual(JSON.parse(before).vms.work);
+      rmSync(blocker, { recursive: true });
+      await json('vm', 'start', 'work');
+      await json('vm', 'stop', 'work');
     });
 
     it('removing a template that VMs use', async () => {

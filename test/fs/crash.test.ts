@@ -1,11 +1,11 @@
 /**
- * Crash injection: each of start, stop (commit), revert and import is killed (SIGKILL)
+ * Crash injection: each of start, stop (commit), revert, clone and import is killed (SIGKILL)
  * after its 1st, 2nd, ... durable step, until it runs to the end. After each kill the next
  * `qvol vm stop` repairs the VM, no committed data is lost, and the power-loss rule holds:
  * what the VM wrote before the crash is what the next start sees and the next stop commits.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -153,6 +153,29 @@ describe('crash injection (SIGKILL after every durable step)', () => {
       expect(committed).toContain('V2');
       repairAndCheck(h, ['V1', 'V2']);
     });
+  });
+
+  it('clone: a crash leaves the new VM whole or, after recover, nothing of it', () => {
+    const steps = everyStep(() => {
+      const h = newHome();
+      commitRoot(h, 'OLD');
+      return h;
+    }, ['vm', 'clone', 'debian', 'copy'], (h, crashedAt) => {
+      h.ok('recover');
+      const state = JSON.parse(readFileSync(join(h.home, 'state.json'), 'utf8'));
+      const copyDir = join(h.home, 'pools/default/vm-templates/copy');
+      if (state.vms.copy) {
+        expect(state.vms.copy.pending).toBeUndefined();
+        h.ok('vm', 'start', 'copy');
+        h.ok('vm', 'stop', 'copy');
+        expect(crashedAt === undefined || readdirSync(copyDir).some((f) => f === 'root.img')).toBe(true);
+      } else {
+        expect(existsSync(copyDir) ? readdirSync(copyDir) : []).toEqual([]);
+        h.ok('vm', 'clone', 'debian', 'copy');
+      }
+      expect(h.committed()).toContain('OLD');
+    });
+    expect(steps).toBeGreaterThan(3);
   });
 
   it('import: the volume holds the old data or all of the new, never a mix', () => {

@@ -1,7 +1,7 @@
 /**
- * The reflink driver's file primitives (qubes-core-admin, qubes/storage/reflink.py), each durable: data is fsynced before
- * the rename that publishes it, and every create, rename and remove is followed by an
- * fsync of the directory it changed.
+ * The reflink driver's file primitives (as qubes-core-admin's qubes/storage/reflink.py has
+ * them), each durable: data is fsynced before the rename that publishes it, and every
+ * create, rename and remove is followed by an fsync of the directory it changed.
  */
 import { link, mkdir, open, rmdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
