@@ -66,7 +66,7 @@ describe('the installed package', () => {
       const q = await import('qvol');
       const cli = await import('qvol/cli');
       console.log(JSON.stringify({
-        api: ['QvolApp', 'Pool', 'Volume', 'createPool', 'copyVolume', 'parseSize', 'QvolError']
+        api: ['QvolApp', 'Pool', 'Volume', 'createPool', 'copyVolume', 'exportVolume', 'importVolume', 'ZfsPool', 'parseSize', 'QvolError']
           .filter((n) => typeof q[n] !== 'function'),
         runCli: typeof cli.runCli,
         size: q.parseSize('1M', 'size'),
