@@ -36,8 +36,10 @@ function isStdio(path: string | undefined): boolean {
 }
 
 function formatOption(): Option {
-  return new Option('-f, --format <format>', 'raw: the plain bytes; sparse: an Android sparse image (holes and zero runs stay out of the stream, CRC32 checked); zfs: zfs send/recv, ZFS volumes at both ends')
-    .choices(['raw', 'sparse', 'zfs']).default('raw');
+  // No fixed choices: the volume's driver says which formats it has (a wrong one is refused
+  // with the list), so a driver that brings a format needs no change here.
+  return new Option('-f, --format <format>', 'raw: the plain bytes; sparse: an Android sparse image (holes and zero runs stay out of the stream, CRC32 checked); or the driver\'s own: zfs (zfs send/recv, ZFS volumes at both ends)')
+    .default('raw');
 }
 
 interface ExportFlags {
