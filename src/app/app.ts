@@ -6,7 +6,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createPool, driverNames, embeddedPoolOptions } from '../drivers/registry.js';
+import { createPool, driverNames, driverParameters, embeddedPoolOptions } from '../drivers/registry.js';
 import { validateName } from '../model/names.js';
 import type { Pool } from '../model/pool.js';
 import type { Volume } from '../model/volume.js';
@@ -94,6 +94,11 @@ export class QvolApp {
 
   drivers(): string[] {
     return driverNames();
+  }
+
+  /** Each driver and its options (name -> required?), as `qvol pool drivers` lists them. */
+  driverOptions(): Array<{ driver: string; options: Record<string, boolean> }> {
+    return driverNames().map((driver) => ({ driver, options: driverParameters(driver) }));
   }
 
   // -- VMs -------------------------------------------------------------------------------------

@@ -173,6 +173,7 @@ async function importRawFile(volume: Volume, path: string, options: ImportOption
   const size = importSize(volume, input.path, options.size, input.size);
   return copySummary(await intoImportTarget(volume, size, (target) => copyVolume(input.path, target, {
     size,
+    mode: 0o600, // a VM's disk, whatever the input's mode
     targetIsZero: volume.importTargetReadsZero,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),

@@ -1,10 +1,15 @@
 /** What every registry verb shares: opening the app, VM:VOLUME arguments, tables. */
-import { QvolApp } from '../app/app.js';
+import type { OpenOptions, QvolApp } from '../app/app.js';
 import { UsageError } from '../errors/index.js';
 import type { CliIo } from './output.js';
 
-export function openApp<T>(io: CliIo, fn: (app: QvolApp) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
-  return QvolApp.with({ warn: (m) => io.stderr.write(`qvol: warning: ${m}\n`), ...options }, fn);
+/**
+ * Opens the library for a verb. It is imported here, on first use, and not at start-up:
+ * `qvol --version` and `--help` load only commander and the verb definitions.
+ */
+export async function openApp<T>(io: CliIo, fn: (app: QvolApp) => Promise<T>, options: OpenOptions = {}): Promise<T> {
+  const { QvolApp: App } = await import('../app/app.js');
+  return App.with({ warn: (m) => io.stderr.write(`qvol: warning: ${m}\n`), ...options }, fn);
 }
 
 /** `work:private` -> ['work', 'private']. */

@@ -102,6 +102,12 @@ async function openFileTarget(path: string, size: number, mode: number): Promise
   }
   const writePath = tempPathFor(path);
   const handle = await open(writePath, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, mode);
+  // The mode exactly as asked, whatever the umask (open() only ever takes bits away).
+  await handle.chmod(mode).catch(async (err: unknown) => {
+    await handle.close();
+    await unlink(writePath).catch(() => undefined);
+    throw err;
+  });
   return { path, writePath, handle, kind: 'file', size };
 }
 

@@ -2,8 +2,11 @@
  * The one way qvol runs external tools: execa with `LC_ALL=C`, no shell, stdin closed, a
  * timeout, and failures as ExternalCommandError with the command's facts.
  */
-import { execa, type Options } from 'execa';
+import type { Options } from 'execa';
 import { QvolError } from '../errors/index.js';
+
+/** execa is loaded when a tool first runs: a command that runs none does not pay for it. */
+const loadExeca = () => import('execa');
 
 export class ExternalCommandError extends QvolError {
   readonly command: string;
@@ -34,6 +37,7 @@ export interface RunOptions {
 /** Runs `file args...` and returns its stdout; throws ExternalCommandError on failure. */
 export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<string> {
   const command = [file, ...args].join(' ');
+  const { execa } = await loadExeca();
   try {
     const result = await execa(file, args, {
       env: { LC_ALL: 'C' },
@@ -62,6 +66,7 @@ export interface StreamEnds {
  */
 export async function runStreaming(file: string, args: readonly string[], ends: StreamEnds): Promise<string> {
   const command = [file, ...args].join(' ');
+  const { execa } = await loadExeca();
   try {
     // execa hands a numeric fd to the child as is (its types admit only 0-2 by name).
     const options = { env: { LC_ALL: 'C' }, stdin: ends.stdin ?? 'ignore', stdout: ends.stdout ?? 'ignore', stripFinalNewline: true } as unknown as Options;
@@ -78,6 +83,7 @@ export async function runStreaming(file: string, args: readonly string[], ends: 
  */
 export async function runPipeline(a: readonly string[], b: readonly string[]): Promise<string> {
   const script = 'set -o pipefail; n=$1; shift; "${@:1:n}" | "${@:n+1}"';
+  const { execa } = await loadExeca();
   try {
     const result = await execa('bash', ['-c', script, 'qvol-pipe', String(a.length), ...a, ...b], {
       env: { LC_ALL: 'C' },

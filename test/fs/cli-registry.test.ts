@@ -4,7 +4,7 @@
  * usage) leaving the state as it was.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -73,6 +73,25 @@ describe('qvol registry verbs', () => {
     await json('volume', 'export', 'solo:private', '-o', file);
     await json('volume', 'import', 'twin:private', '-i', file);
     expect((await json('volume', 'info', 'twin:private')).size).toBe(96 * 2 ** 20);
+  });
+
+  it('creates directories 0700 and images 0600 whatever the umask, also from a 0666 input', async () => {
+    const old = process.umask(0);
+    try {
+      await json('vm', 'create', '--class', 'standalone', 'solo');
+      const input = join(home, 'open.img');
+      writeFileSync(input, Buffer.alloc(1 << 20, 1), { mode: 0o666 });
+      chmodSync(input, 0o666);
+      await json('volume', 'import', 'solo:private', '-i', input);
+      const vmDir = join(home, 'pools', 'default', 'appvms', 'solo');
+      const mode = (p: string) => statSync(p).mode & 0o777;
+      expect(mode(vmDir)).toBe(0o700);
+      expect(mode(join(home, 'pools', 'default'))).toBe(0o700);
+      for (const f of readdirSync(vmDir)) expect(mode(join(vmDir, f)), f).toBe(0o600);
+      expect(readdirSync(vmDir).some((f) => f.startsWith('private.img.'))).toBe(true);
+    } finally {
+      process.umask(old);
+    }
   });
 
   describe('refuses, changing nothing', () => {

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { copyVolume, type CopyResult } from '../../io/copy.js';
+import type { CopyResult } from '../../io/copy.js';
 import { formatBytes, parseSize } from '../../util/size.js';
 import { printJson, type CliIo } from '../output.js';
 import { progressBar } from '../progress.js';
@@ -49,6 +49,7 @@ export function copyCommand(io: CliIo): Command {
     .addHelpText('after', '\nExamples:\n  qvol copy root.img /var/lib/qvol/root.img\n  qvol copy --size 20G private.img /dev/vg0/vm-work-private\n  qvol copy --json /dev/zvol/tank/vm/root backup.img')
     .action(async (src: string, dst: string, flags: CopyFlags) => {
       const bar = progressBar(io, 'copy', flags.progress && !flags.json);
+      const { copyVolume } = await import('../../io/copy.js');
       const result = await copyVolume(src, dst, {
         sparse: flags.sparse,
         reflink: flags.reflink,

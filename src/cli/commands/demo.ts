@@ -1,9 +1,8 @@
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { QvolApp } from '../../app/app.js';
 import { formatBytes } from '../../util/size.js';
-import { table } from '../context.js';
+import { openApp, table } from '../context.js';
 import type { CliIo } from '../output.js';
 
 /** Writes `text` at `offset` of an image, as the VM using it would. */
@@ -36,7 +35,7 @@ export function demoCommand(io: CliIo): Command {
       };
       say(`qvol demo in ${home}`);
       try {
-        await QvolApp.with({ home, warn: (m) => say(`  note: ${m}`) }, async (app) => {
+        await openApp(io, async (app) => {
           say('\n1. a template VM (root 10 GiB, private 2 GiB, volatile 10 GiB: sparse, nothing allocated)');
           await timed('created template debian', () => app.createVm('debian', 'template'));
           say('\n2. the template runs once and installs software into its root');
@@ -63,7 +62,7 @@ export function demoCommand(io: CliIo): Command {
           await app.stopVm('debian');
           say(`  debian:root revisions: ${[...(await app.getVolume('debian', 'root').revisions()).keys()].join(', ')}`);
           await timed('reverted debian:root to its previous revision', () => app.getVolume('debian', 'root').revert());
-        });
+        }, { home, warn: (m) => say(`  note: ${m}`) });
         say(flags.keep || flags.home ? `\ndone. Look around: QVOL_HOME=${home} qvol vm ls` : '\ndone (run with --keep to leave the demo in place).');
       } finally {
         if (!flags.keep && !flags.home) await rm(home, { recursive: true, force: true });

@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { driverParameters } from '../../drivers/registry.js';
 import { UsageError } from '../../errors/index.js';
 import { formatBytes } from '../../util/size.js';
 import { openApp, table } from '../context.js';
@@ -71,7 +70,7 @@ export function poolCommand(io: CliIo): Command {
 
   pool.command('drivers').description('List the drivers and their options (* = required).').option('--json', 'print as JSON')
     .action(async (flags: { json?: boolean }) => {
-      const drivers = await openApp(io, async (app) => app.drivers().map((d) => ({ driver: d, options: driverParameters(d) })));
+      const drivers = await openApp(io, async (app) => app.driverOptions());
       if (flags.json) printJson(io, drivers);
       else for (const d of drivers) io.stdout.write(`${d.driver} ${Object.entries(d.options).map(([k, req]) => (req ? `${k}*` : k)).join(' ')}\n`);
     });

@@ -10,10 +10,10 @@ import { atomicReplace, fsyncDir, removeDurably, renameDurably } from '../../io/
 import { hasCode } from '../../native/errors.js';
 import { durableStep } from '../../util/crash.js';
 
-/** mkdir (one level, never recursive), fsyncing the parent; true when it was created. */
+/** mkdir (one level, never recursive, mode 0700), fsyncing the parent; true when it was created. */
 export async function createDir(path: string): Promise<boolean> {
   try {
-    await mkdir(path);
+    await mkdir(path, 0o700);
   } catch (err) {
     if (hasCode(err, 'EEXIST') && (await stat(path)).isDirectory()) return false;
     throw err;
