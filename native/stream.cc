@@ -25,42 +25,68 @@ sys::StreamFormat FormatProperty(Napi::Object o) {
   std::string v = StringProperty(o, "format");
   if (v.empty() || v == "raw") return sys::StreamFormat::kRaw;
   if (v == "sparse") return sys::StreamFormat::kSparse;
-  throw Napi::TypeError::New(o.Env(), "Expected 'raw' or 'sparse' for format but received '" + v + "'");
+  throw Napi::TypeError::New(o.Env(),
+                             "Expected 'raw' or 'sparse' for format but received '" + v + "'");
 }
 
 const char* StreamErrorCode(sys::StreamError e) {
   switch (e) {
-    case sys::StreamError::kTruncated: return "STREAM_TRUNCATED";
-    case sys::StreamError::kTooLong: return "STREAM_TOO_LONG";
-    case sys::StreamError::kCorrupt: return "STREAM_CORRUPT";
-    case sys::StreamError::kCrcMismatch: return "STREAM_CRC_MISMATCH";
-    case sys::StreamError::kSizeMismatch: return "STREAM_SIZE_MISMATCH";
-    default: return "STREAM";
+    case sys::StreamError::kTruncated:
+      return "STREAM_TRUNCATED";
+    case sys::StreamError::kTooLong:
+      return "STREAM_TOO_LONG";
+    case sys::StreamError::kCorrupt:
+      return "STREAM_CORRUPT";
+    case sys::StreamError::kCrcMismatch:
+      return "STREAM_CRC_MISMATCH";
+    case sys::StreamError::kSizeMismatch:
+      return "STREAM_SIZE_MISMATCH";
+    default:
+      return "STREAM";
   }
 }
 
 const char* ProblemName(sys::FormatProblem p) {
   using P = sys::FormatProblem;
   switch (p) {
-    case P::kEmpty: return "empty";
-    case P::kEndedEarly: return "ended-early";
-    case P::kEndedInHeader: return "ended-in-header";
-    case P::kNotSparse: return "not-sparse";
-    case P::kVersion: return "version";
-    case P::kHeaderSizes: return "header-sizes";
-    case P::kBlockSize: return "block-size";
-    case P::kExactSizeMisfit: return "exact-size-misfit";
-    case P::kChunkPastImage: return "chunk-past-image";
-    case P::kRawSize: return "raw-size";
-    case P::kNoWord: return "no-word";
-    case P::kDontCarePayload: return "dont-care-payload";
-    case P::kUnknownChunk: return "unknown-chunk";
-    case P::kCrcMismatch: return "crc-mismatch";
-    case P::kImageSize: return "image-size";
-    case P::kChunksShort: return "chunks-short";
-    case P::kPastEnd: return "past-end";
-    case P::kDataPastSize: return "data-past-size";
-    default: return "none";
+    case P::kEmpty:
+      return "empty";
+    case P::kEndedEarly:
+      return "ended-early";
+    case P::kEndedInHeader:
+      return "ended-in-header";
+    case P::kNotSparse:
+      return "not-sparse";
+    case P::kVersion:
+      return "version";
+    case P::kHeaderSizes:
+      return "header-sizes";
+    case P::kBlockSize:
+      return "block-size";
+    case P::kExactSizeMisfit:
+      return "exact-size-misfit";
+    case P::kChunkPastImage:
+      return "chunk-past-image";
+    case P::kRawSize:
+      return "raw-size";
+    case P::kNoWord:
+      return "no-word";
+    case P::kDontCarePayload:
+      return "dont-care-payload";
+    case P::kUnknownChunk:
+      return "unknown-chunk";
+    case P::kCrcMismatch:
+      return "crc-mismatch";
+    case P::kImageSize:
+      return "image-size";
+    case P::kChunksShort:
+      return "chunks-short";
+    case P::kPastEnd:
+      return "past-end";
+    case P::kDataPastSize:
+      return "data-past-size";
+    default:
+      return "none";
   }
 }
 
@@ -103,7 +129,8 @@ sys::StreamHeader HeaderFromObject(Napi::Env env, Napi::Value v) {
   out.total_blocks = static_cast<uint32_t>(U64Property(h, "totalBlocks", 0));
   out.total_chunks = static_cast<uint32_t>(U64Property(h, "totalChunks", 0));
   out.chunk_header_size = static_cast<uint16_t>(U64Property(h, "chunkHeaderSize", 12));
-  if (out.block_size == 0 || out.block_size % 4 != 0 || out.chunk_header_size < 12 || out.chunk_header_size > 64)
+  if (out.block_size == 0 || out.block_size % 4 != 0 || out.chunk_header_size < 12 ||
+      out.chunk_header_size > 64)
     throw Napi::RangeError::New(env, "Expected the header readSparseHeader gave");
   return out;
 }
@@ -112,8 +139,12 @@ class ExportWorker : public JobWorker {
  public:
   ExportWorker(Napi::Env env, int src, int out, sys::ExportOptions o, std::string src_path,
                std::string out_path)
-      : JobWorker(env, "qvol.streamExport"), src_(src), out_(out), o_(o),
-        src_path_(std::move(src_path)), out_path_(std::move(out_path)) {}
+      : JobWorker(env, "qvol.streamExport"),
+        src_(src),
+        out_(out),
+        o_(o),
+        src_path_(std::move(src_path)),
+        out_path_(std::move(out_path)) {}
 
  private:
   int Work(sys::PhaseProgress* progress) override {
@@ -132,7 +163,8 @@ class ExportWorker : public JobWorker {
     return r;
   }
   Napi::Value Failure(Napi::Env env) override {
-    return MakeSystemError(env, fail_.err, fail_.syscall, fail_.on_target ? out_path_ : src_path_).Value();
+    return MakeSystemError(env, fail_.err, fail_.syscall, fail_.on_target ? out_path_ : src_path_)
+        .Value();
   }
 
   int src_, out_;
@@ -162,8 +194,12 @@ class ImportWorker : public JobWorker {
  public:
   ImportWorker(Napi::Env env, int in, int dst, sys::ImportOptions o, std::string in_path,
                std::string dst_path)
-      : JobWorker(env, "qvol.streamImport"), in_(in), dst_(dst), o_(o),
-        in_path_(std::move(in_path)), dst_path_(std::move(dst_path)) {}
+      : JobWorker(env, "qvol.streamImport"),
+        in_(in),
+        dst_(dst),
+        o_(o),
+        in_path_(std::move(in_path)),
+        dst_path_(std::move(dst_path)) {}
 
  private:
   int Work(sys::PhaseProgress* progress) override {
@@ -182,7 +218,9 @@ class ImportWorker : public JobWorker {
     r.Set("pipeSize", s_.pipe_size);
     return r;
   }
-  Napi::Value Failure(Napi::Env env) override { return StreamFailure(env, fail_, in_path_, dst_path_); }
+  Napi::Value Failure(Napi::Env env) override {
+    return StreamFailure(env, fail_, in_path_, dst_path_);
+  }
 
   int in_, dst_;
   sys::ImportOptions o_;
@@ -205,7 +243,8 @@ Napi::Value StreamExport(const Napi::CallbackInfo& info) {
   opts.length = U64Property(o, "length", 0);
   opts.crc = BoolProperty(o, "crc", true);
   opts.disable = static_cast<uint32_t>(U64Property(o, "disable", 0));
-  auto* w = new ExportWorker(info.Env(), src, out, opts, StringProperty(o, "srcPath"), StringProperty(o, "outPath"));
+  auto* w = new ExportWorker(info.Env(), src, out, opts, StringProperty(o, "srcPath"),
+                             StringProperty(o, "outPath"));
   return w->Start(info[3], o.Get("cancel"));
 }
 
@@ -227,8 +266,10 @@ Napi::Value StreamImport(const Napi::CallbackInfo& info) {
   opts.target_known_zero = BoolProperty(o, "targetKnownZero", false);
   opts.disable = static_cast<uint32_t>(U64Property(o, "disable", 0));
   opts.sync = BoolProperty(o, "sync", true);
-  if (opts.format == sys::StreamFormat::kSparse) opts.header = HeaderFromObject(env, o.Get("header"));
-  auto* w = new ImportWorker(env, in, dst, opts, StringProperty(o, "inPath"), StringProperty(o, "dstPath"));
+  if (opts.format == sys::StreamFormat::kSparse)
+    opts.header = HeaderFromObject(env, o.Get("header"));
+  auto* w = new ImportWorker(env, in, dst, opts, StringProperty(o, "inPath"),
+                             StringProperty(o, "dstPath"));
   return w->Start(info[3], o.Get("cancel"));
 }
 
@@ -241,8 +282,10 @@ Napi::Value ParseSparseHeaderSync(const Napi::CallbackInfo& info) {
   sys::StreamHeader h;
   sys::FormatIssue issue;
   size_t n = bytes.Length();
-  int r = sys::parse_file_header(bytes.Data(), n < sys::kFileHeaderSize ? n : sys::kFileHeaderSize, &h, &issue);
-  if (r == 0 && n > sys::kFileHeaderSize) sys::read_header_extension(bytes.Data() + sys::kFileHeaderSize, n - sys::kFileHeaderSize, &h);
+  int r = sys::parse_file_header(bytes.Data(), n < sys::kFileHeaderSize ? n : sys::kFileHeaderSize,
+                                 &h, &issue);
+  if (r == 0 && n > sys::kFileHeaderSize)
+    sys::read_header_extension(bytes.Data() + sys::kFileHeaderSize, n - sys::kFileHeaderSize, &h);
   if (r == 0) r = sys::check_exact_size(h, &issue);
   if (r < 0) return IssueError(env, issue).Value();
   return HeaderObject(env, h);
@@ -253,7 +296,8 @@ Napi::Value ParseSparseHeaderSync(const Napi::CallbackInfo& info) {
 Napi::Value CheckSparseChunkSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   sys::StreamHeader h = HeaderFromObject(env, info[0]);
-  if (!info[1].IsBuffer() || info[1].As<Napi::Buffer<uint8_t>>().Length() < sizeof(sys::ChunkHeader))
+  if (!info[1].IsBuffer() ||
+      info[1].As<Napi::Buffer<uint8_t>>().Length() < sizeof(sys::ChunkHeader))
     throw Napi::TypeError::New(env, "Expected a Buffer of 12 bytes for chunk");
   sys::ChunkHeader c;
   memcpy(&c, info[1].As<Napi::Buffer<uint8_t>>().Data(), sizeof c);
@@ -273,8 +317,10 @@ void InitStream(Napi::Env env, Napi::Object exports) {
   exports.Set("streamExport", Napi::Function::New(env, StreamExport, "streamExport"));
   exports.Set("readSparseHeader", Napi::Function::New(env, ReadSparseHeader, "readSparseHeader"));
   exports.Set("streamImport", Napi::Function::New(env, StreamImport, "streamImport"));
-  exports.Set("parseSparseHeaderSync", Napi::Function::New(env, ParseSparseHeaderSync, "parseSparseHeaderSync"));
-  exports.Set("checkSparseChunkSync", Napi::Function::New(env, CheckSparseChunkSync, "checkSparseChunkSync"));
+  exports.Set("parseSparseHeaderSync",
+              Napi::Function::New(env, ParseSparseHeaderSync, "parseSparseHeaderSync"));
+  exports.Set("checkSparseChunkSync",
+              Napi::Function::New(env, CheckSparseChunkSync, "checkSparseChunkSync"));
 }
 
 }  // namespace qvol

@@ -23,7 +23,8 @@ constexpr size_t kSpliceStep = 1 << 30;
 
 // A read-only anonymous mapping reads as the kernel's shared zero page and can never be
 // written, so vmsplice may hand its pages to the pipe and forget them: the reuse pitfall
-// of vmsplice (docs/linux-io.md, "vmsplice and page reuse") cannot happen. Made once, never unmapped.
+// of vmsplice (docs/linux-io.md, "vmsplice and page reuse") cannot happen. Made once,
+// never unmapped.
 const uint8_t* zero_pages() {
   static const uint8_t* pages = [] {
     void* p = mmap(nullptr, kZeroRun, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -57,10 +58,14 @@ ssize_t retry_io(int fd, short events, F&& call) {
 
 const char* out_method_name(OutMethod m) {
   switch (m) {
-    case OutMethod::kSplice: return "splice";
-    case OutMethod::kSendfile: return "sendfile";
-    case OutMethod::kWrite: return "write";
-    default: return "none";
+    case OutMethod::kSplice:
+      return "splice";
+    case OutMethod::kSendfile:
+      return "sendfile";
+    case OutMethod::kWrite:
+      return "write";
+    default:
+      return "none";
   }
 }
 
@@ -138,7 +143,8 @@ int StreamOut::put_zeros(uint64_t n) {
       struct iovec iov = {const_cast<uint8_t*>(zeros), step};
       ssize_t w = retry_io(fd_, POLLOUT, [&] { return vmsplice(fd_, &iov, 1, 0); });
       if (w < 0) {
-        if (!is_unsupported(static_cast<int>(w), Unsupported::kRange)) return fail(static_cast<int>(w), "vmsplice");
+        if (!is_unsupported(static_cast<int>(w), Unsupported::kRange))
+          return fail(static_cast<int>(w), "vmsplice");
         disable_ |= kCapVmsplice;  // e.g. a kernel without it: write from now on
         continue;
       }
@@ -164,7 +170,8 @@ int StreamOut::copy_through(int src, uint64_t off, uint64_t n) {
   used(OutMethod::kWrite);
   while (n > 0) {
     size_t want = n < kCopyBuffer ? static_cast<size_t>(n) : kCopyBuffer;
-    ssize_t got = retry_eintr([&] { return pread(src, buf_.get(), want, static_cast<off_t>(off)); });
+    ssize_t got =
+        retry_eintr([&] { return pread(src, buf_.get(), want, static_cast<off_t>(off)); });
     if (got < 0) return fail(static_cast<int>(got), "read");
     if (got == 0) return fail(-ENODATA, "read");  // the source shrank under us
     int r = write_out(buf_.get(), static_cast<size_t>(got));
@@ -200,8 +207,10 @@ int StreamOut::put_file(int src, uint64_t off, uint64_t n) {
     if (w < 0) {
       int err = static_cast<int>(w);
       if (is_unsupported(err, Unsupported::kRange)) {  // this pair cannot: next rung
-        if (m == OutMethod::kSplice) disable_ |= kCapSplice;
-        else sendfile_ok_ = false;
+        if (m == OutMethod::kSplice)
+          disable_ |= kCapSplice;
+        else
+          sendfile_ok_ = false;
         continue;
       }
       return fail(err, m == OutMethod::kSplice ? "splice" : "sendfile");

@@ -60,12 +60,15 @@ int check_chunk(const StreamHeader& h, const ChunkHeader& c, uint64_t pos, Chunk
   uint64_t len = static_cast<uint64_t>(c.chunk_sz) * h.block_size;
   uint64_t image = static_cast<uint64_t>(h.total_blocks) * h.block_size;
   // A total_sz smaller than the header itself can carry no payload: no type accepts it.
-  uint64_t payload = c.total_sz >= h.chunk_header_size ? c.total_sz - h.chunk_header_size : UINT64_MAX;
+  uint64_t payload =
+      c.total_sz >= h.chunk_header_size ? c.total_sz - h.chunk_header_size : UINT64_MAX;
   switch (c.chunk_type) {
     case kChunkRaw:
     case kChunkFill:
     case kChunkDontCare:
-      if (pos + len > image) return refuse(issue, StreamError::kCorrupt, FormatProblem::kChunkPastImage, pos, len, image);
+      if (pos + len > image)
+        return refuse(issue, StreamError::kCorrupt, FormatProblem::kChunkPastImage, pos, len,
+                      image);
       break;
     case kChunkCrc32:
       len = 0;  // covers no image bytes, whatever chunk_sz says

@@ -61,12 +61,19 @@ struct StreamHeader {
   uint32_t total_blocks = 0;
   uint32_t total_chunks = 0;
   uint16_t chunk_header_size = kChunkHeaderSize;
-  uint64_t exact_size = 0;  // from qvol's extension; 0 when absent
+  uint64_t exact_size = 0;                  // from qvol's extension; 0 when absent
   uint16_t header_bytes = kFileHeaderSize;  // the file header as sent, extensions included
 };
 
 // Why a stream was refused, as the caller reports it (STREAM_TRUNCATED, ...).
-enum class StreamError : uint8_t { kNone, kTruncated, kTooLong, kCorrupt, kCrcMismatch, kSizeMismatch };
+enum class StreamError : uint8_t {
+  kNone,
+  kTruncated,
+  kTooLong,
+  kCorrupt,
+  kCrcMismatch,
+  kSizeMismatch
+};
 
 // What exactly was wrong: TypeScript has a sentence for each (src/io/streams/problems.ts).
 enum class FormatProblem : uint8_t {

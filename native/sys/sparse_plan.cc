@@ -51,7 +51,8 @@ class Planner {
 };
 
 ExtentProbe Planner::probe(uint64_t pos) const {
-  return probe_forward(src_, pos, o_.length, o_.source_is_block || (o_.disable & kCapSeekHole) != 0);
+  return probe_forward(src_, pos, o_.length,
+                       o_.source_is_block || (o_.disable & kCapSeekHole) != 0);
 }
 
 void Planner::add(uint16_t type, uint32_t blocks, uint32_t fill) {
@@ -95,7 +96,9 @@ int Planner::scan(uint64_t begin, uint64_t end) {
     for (uint64_t i = 0; i < want; i += kBlock) {
       const uint8_t* blk = b + i;
       uint32_t word = 0;
-      uint16_t type = is_zero(blk, kBlock) ? kChunkDontCare : is_fill(blk, &word) ? kChunkFill : kChunkRaw;
+      uint16_t type = is_zero(blk, kBlock)  ? kChunkDontCare
+                      : is_fill(blk, &word) ? kChunkFill
+                                            : kChunkRaw;
       if (type != kChunkRaw && raw_begin != nullptr) {
         crc_.data(raw_begin, static_cast<size_t>(blk - raw_begin));
         raw_begin = nullptr;
@@ -152,7 +155,8 @@ int Planner::run() {
 
 }  // namespace
 
-int plan_sparse(int src_fd, const PlanOptions& opts, SparsePlan* plan, Ticker* ticker, CopyFailure* fail) {
+int plan_sparse(int src_fd, const PlanOptions& opts, SparsePlan* plan, Ticker* ticker,
+                CopyFailure* fail) {
   return Planner(src_fd, opts, plan, ticker, fail).run();
 }
 

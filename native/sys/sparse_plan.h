@@ -29,14 +29,15 @@ struct SparsePlan {
 };
 
 struct PlanOptions {
-  uint64_t length = 0;     // bytes of the volume
+  uint64_t length = 0;  // bytes of the volume
   bool source_is_block = false;
   bool crc = true;
-  uint32_t disable = 0;    // kCapSeekHole: find holes by reading
+  uint32_t disable = 0;  // kCapSeekHole: find holes by reading
 };
 
 // Plans the export of `src_fd`. `ticker` is told the bytes planned so far (for cancel and
 // progress); a failed read is recorded in `fail`. Returns 0 or -errno.
-int plan_sparse(int src_fd, const PlanOptions& opts, SparsePlan* plan, Ticker* ticker, CopyFailure* fail);
+int plan_sparse(int src_fd, const PlanOptions& opts, SparsePlan* plan, Ticker* ticker,
+                CopyFailure* fail);
 
 }  // namespace qvol::sys

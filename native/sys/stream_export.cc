@@ -76,10 +76,15 @@ int ExportJob::send_raw() {
 // volume is planned first (sparse_plan.cc), then sent by the plan. The data goes by splice
 // from the page cache the plan's reads filled.
 int ExportJob::send_sparse(const SparsePlan& plan) {
-  SparseHeader h = {kSparseMagic, kSparseMajor, 0, kFileHeaderSize + kQvolExtSize,
-                    kChunkHeaderSize, static_cast<uint32_t>(kBlock),
+  SparseHeader h = {kSparseMagic,
+                    kSparseMajor,
+                    0,
+                    kFileHeaderSize + kQvolExtSize,
+                    kChunkHeaderSize,
+                    static_cast<uint32_t>(kBlock),
                     static_cast<uint32_t>(plan.image_end / kBlock),
-                    static_cast<uint32_t>(plan.runs.size() + (o_.crc ? 1 : 0)), 0};
+                    static_cast<uint32_t>(plan.runs.size() + (o_.crc ? 1 : 0)),
+                    0};
   QvolHeaderExt ext = {kQvolExtMagic, o_.length};
   int r = out_.put(&h, sizeof h);
   if (r == 0) r = out_.put(&ext, sizeof ext);
@@ -87,7 +92,9 @@ int ExportJob::send_sparse(const SparsePlan& plan) {
   for (const Run& run : plan.runs) {
     uint64_t off = static_cast<uint64_t>(run.first) * kBlock;
     uint64_t len = static_cast<uint64_t>(run.count) * kBlock;
-    uint32_t payload = run.type == kChunkRaw ? static_cast<uint32_t>(len) : run.type == kChunkFill ? 4 : 0;
+    uint32_t payload = run.type == kChunkRaw    ? static_cast<uint32_t>(len)
+                       : run.type == kChunkFill ? 4
+                                                : 0;
     ChunkHeader c = {run.type, 0, run.count, kChunkHeaderSize + payload};
     r = out_.put(&c, sizeof c);
     if (r == 0 && run.type == kChunkFill) r = out_.put(&run.fill, 4);

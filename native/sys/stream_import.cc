@@ -60,7 +60,8 @@ class ImportJob : public Ticker {
 
 int ImportJob::tick(uint64_t done) {
   if (control_.cancelled()) return fail(-ECANCELED, "import", false);
-  if (progress_ != nullptr && control_.report_due()) progress_->report(1, done < o_.size ? done : o_.size, o_.size);
+  if (progress_ != nullptr && control_.report_due())
+    progress_->report(1, done < o_.size ? done : o_.size, o_.size);
   return 0;
 }
 
@@ -192,7 +193,8 @@ int ImportJob::chunk(const ChunkHeader& c, uint64_t* pos) {
       r = read_word(*pos, &want);
       if (r < 0) return r;
       uint32_t have = crc_.value();
-      if (want != have) return bad(StreamError::kCrcMismatch, FormatProblem::kCrcMismatch, *pos, have, want);
+      if (want != have)
+        return bad(StreamError::kCrcMismatch, FormatProblem::kCrcMismatch, *pos, have, want);
       s_.crc_checked = true;
       return 0;
     }
@@ -217,7 +219,8 @@ int ImportJob::import_sparse() {
     if (r < 0) return r;
     s_.chunks++;
   }
-  if (pos != image) return bad(StreamError::kTruncated, FormatProblem::kChunksShort, pos, pos, image);
+  if (pos != image)
+    return bad(StreamError::kTruncated, FormatProblem::kChunksShort, pos, pos, image);
   return expect_end(pos);
 }
 
@@ -255,7 +258,8 @@ int read_sparse_header(int fd, StreamHeader* out, ImportFailure* f) {
       f->sys = {static_cast<int>(got), "read", false};
       return static_cast<int>(got);
     }
-    if (static_cast<size_t>(got) < step) return refuse(&f->issue, StreamError::kTruncated, FormatProblem::kEndedInHeader, 0);
+    if (static_cast<size_t>(got) < step)
+      return refuse(&f->issue, StreamError::kTruncated, FormatProblem::kEndedInHeader, 0);
     if (rest == extra_size) read_header_extension(extra, step, out);
     rest -= step;
   }

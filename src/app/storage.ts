@@ -5,7 +5,7 @@
  * it started; a create or clone that fails removes what it made; recover goes past a VM
  * that fails and reports every failure. This is where ephemeral encryption will hook in.
  */
-import { QubesVMError, QubesVMNotHaltedError, QvolError } from '../errors/index.js';
+import { QubesVMError, QubesVMNotHaltedError, QvolError, UsageError } from '../errors/index.js';
 import { validateName } from '../model/names.js';
 import type { Pool, VolumeRequest } from '../model/pool.js';
 import type { BlockDevice, Volume } from '../model/volume.js';
@@ -66,7 +66,7 @@ export class VmStorage {
   async createVm(name: string, cls: VmClass, options: { template?: string; pool: () => Promise<Pool> }): Promise<VmRecord> {
     validateName('VM', name);
     const spec = VM_CLASSES[cls];
-    if (!spec) throw new QvolError('USAGE', `Unknown VM class ${String(cls)}: use template, app, standalone or disp.`);
+    if (!spec) throw new UsageError(`Unknown VM class ${String(cls)}: use template, app, standalone or disp.`);
     return this.withVms([name], async () => {
       const template = checkTemplate(cls, options.template, options.template === undefined ? undefined : this.registry.getVm(options.template).class);
       const pool = await options.pool();

@@ -2,7 +2,7 @@
  * Pool drivers by name: how to build a pool from its persisted options, and which options
  * each takes (Qubes' driver_parameters: name -> required?).
  */
-import { QvolError } from '../errors/index.js';
+import { QvolError, UsageError } from '../errors/index.js';
 import type { Pool } from '../model/pool.js';
 import { ReflinkPool, isReflinkSupported, type ReflinkPoolOptions } from './file-reflink/pool.js';
 import { ZfsEncryptedPool, type ZfsEncryptedPoolOptions } from './zfs/encrypted-pool.js';
@@ -45,16 +45,16 @@ function entry(driver: string, pool: string): DriverEntry {
 /** Builds a pool from its options (name, driver and the driver's own), checking them. */
 export function createPool(options: Record<string, string | number | boolean>): Pool {
   const name = String(options.name ?? '');
-  if (!name) throw new QvolError('USAGE', 'No pool name for pool');
-  if (!options.driver) throw new QvolError('USAGE', `No driver specified for pool ${name}`);
+  if (!name) throw new UsageError('No pool name for pool');
+  if (!options.driver) throw new UsageError(`No driver specified for pool ${name}`);
   const driver = entry(String(options.driver), name);
   const { driver: _driver, name: _name, ...rest } = options;
   const unknown = Object.keys(rest).filter((k) => !(k in driver.parameters));
   if (unknown.length > 0) {
-    throw new QvolError('USAGE', `Unexpected driver options found for ${String(options.driver)}: ${unknown.join(', ')} (it takes ${Object.keys(driver.parameters).join(', ')}).`);
+    throw new UsageError(`Unexpected driver options found for ${String(options.driver)}: ${unknown.join(', ')} (it takes ${Object.keys(driver.parameters).join(', ')}).`);
   }
   const missing = Object.entries(driver.parameters).filter(([k, required]) => required && !(k in rest)).map(([k]) => k);
-  if (missing.length > 0) throw new QvolError('USAGE', `missing required driver options: ${missing.join(', ')}`);
+  if (missing.length > 0) throw new UsageError(`missing required driver options: ${missing.join(', ')}`);
   return driver.create(options);
 }
 

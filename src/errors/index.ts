@@ -1,7 +1,11 @@
 /**
  * qvol's own errors: one sentence that names the thing at fault and the fix, a stable
- * `code` for scripts, the `path` or name concerned, and the low-level `cause`.
+ * `code` for scripts (codes.ts lists them all), the `path` or name concerned, and the
+ * low-level `cause`.
  */
+import { exitStatusOf } from './codes.js';
+
+export { ERROR_CODES, exitStatusOf, exitStatusOfSignal, type ErrorCode } from './codes.js';
 export interface QvolErrorOptions {
   path?: string;
   cause?: unknown;
@@ -10,8 +14,11 @@ export interface QvolErrorOptions {
 export class QvolError extends Error {
   readonly code: string;
   readonly path?: string;
-  /** The CLI's exit status for this error. */
-  readonly exitCode: number = 1;
+
+  /** The CLI's exit status for this error (codes.ts: 2 for bad input, else 1). */
+  get exitCode(): number {
+    return exitStatusOf(this.code);
+  }
 
   constructor(code: string, message: string, options: QvolErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -23,8 +30,6 @@ export class QvolError extends Error {
 
 /** Bad input from the command line or the API caller: exit status 2. */
 export class UsageError extends QvolError {
-  override readonly exitCode: number = 2;
-
   constructor(message: string, options: QvolErrorOptions = {}) {
     super('USAGE', message, options);
   }
@@ -32,8 +37,6 @@ export class UsageError extends QvolError {
 
 /** A transfer format that one end of the transfer does not speak: exit status 2. */
 export class UnsupportedFormatError extends QvolError {
-  override readonly exitCode: number = 2;
-
   constructor(message: string, options: QvolErrorOptions = {}) {
     super('UNSUPPORTED_FORMAT', message, options);
   }
@@ -101,8 +104,6 @@ export class StoragePoolException extends QvolError {
 
 /** A value is not acceptable for this volume or pool (Qubes `QubesValueError`). */
 export class QubesValueError extends QvolError {
-  override readonly exitCode: number = 2;
-
   constructor(message: string, options: QvolErrorOptions = {}) {
     super('INVALID_VALUE', message, options);
   }

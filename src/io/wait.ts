@@ -8,7 +8,7 @@
 import { constants, watch, type FSWatcher } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { QvolError } from '../errors/index.js';
+import { QvolError, UsageError } from '../errors/index.js';
 import { hasCode } from '../native/errors.js';
 
 export interface WaitOptions {
@@ -38,7 +38,7 @@ async function nearestExisting(path: string): Promise<string> {
 }
 
 export async function waitForPath(path: string, options: WaitOptions): Promise<void> {
-  if (!(options.timeoutMs > 0)) throw new QvolError('USAGE', `waitForPath needs a positive timeoutMs, not ${options.timeoutMs}.`);
+  if (!(options.timeoutMs > 0)) throw new UsageError(`waitForPath needs a positive timeoutMs, not ${options.timeoutMs}.`);
   const done = async () => (await present(path)) !== (options.gone === true);
   if (await done()) return;
   await new Promise<void>((resolve, reject) => {

@@ -5,7 +5,7 @@
  * ZFS commits each command as one transaction group, so a crash lands between commands.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { QvolError, StoragePoolException } from '../../errors/index.js';
+import { StoragePoolException, UsageError } from '../../errors/index.js';
 import { durableStep } from '../../util/crash.js';
 import { ExternalCommandError, run, runPipeline, runStreaming } from '../../util/exec.js';
 
@@ -45,7 +45,7 @@ export function isZfsFailure(err: unknown, ...failures: ZfsFailure[]): err is Zf
 /** Dataset names reach argv: refuse anything that could read as an option or escape. */
 export function checkDatasetName(name: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$/.test(name) || name.includes('//') || name.endsWith('/') || /(^|\/)\.\.?(\/|$)/.test(name)) {
-    throw new QvolError('USAGE', `'${name}' is not a valid ZFS dataset name: use letters, digits, '_', '-', '.', ':' and '/'.`, { path: name });
+    throw new UsageError(`'${name}' is not a valid ZFS dataset name: use letters, digits, '_', '-', '.', ':' and '/'.`, { path: name });
   }
   return name;
 }
