@@ -65,7 +65,7 @@ export class VmStorage {
   /** Creates a VM of `cls` with the class's volumes, in `pool` (snapshots stay with their source). */
   async createVm(name: string, cls: VmClass, options: { template?: string; pool: () => Promise<Pool> }): Promise<VmRecord> {
     validateName('VM', name);
-    const spec = VM_CLASSES[cls];
+    const spec = Object.hasOwn(VM_CLASSES, cls) ? VM_CLASSES[cls] : undefined;
     if (!spec) throw new UsageError(`Unknown VM class ${String(cls)}: use template, app, standalone or disp.`);
     return this.withVms([name], async () => {
       const template = checkTemplate(cls, options.template, options.template === undefined ? undefined : this.registry.getVm(options.template).class);

@@ -30,7 +30,7 @@ export const VM_CLASSES: Record<VmClass, { needsTemplate: VmClass[]; volumes: Vo
 /** Qubes' libvirt frontend names: root xvda, private xvdb, volatile xvdc, then xvde on. */
 export function frontendName(volume: string, index: number): string {
   const fixed: Record<string, string> = { root: 'xvda', private: 'xvdb', volatile: 'xvdc', kernel: 'xvdd' };
-  return fixed[volume] ?? `xvd${String.fromCharCode('e'.charCodeAt(0) + index)}`;
+  return (Object.hasOwn(fixed, volume) ? fixed[volume] : undefined) ?? `xvd${String.fromCharCode('e'.charCodeAt(0) + index)}`;
 }
 
 const a = (word: string) => `${/^[aeiou]/.test(word) ? 'an' : 'a'} ${word}`;

@@ -37,7 +37,7 @@ export function driverParameters(driver: string): Record<string, boolean> {
 }
 
 function entry(driver: string, pool: string): DriverEntry {
-  const found = DRIVERS[driver];
+  const found = Object.hasOwn(DRIVERS, driver) ? DRIVERS[driver] : undefined;
   if (!found) throw new QvolError('UNKNOWN_DRIVER', `No driver ${driver} for pool ${pool}: use one of ${driverNames().join(', ')}.`, { path: driver });
   return found;
 }
@@ -49,11 +49,11 @@ export function createPool(options: Record<string, string | number | boolean>): 
   if (!options.driver) throw new UsageError(`No driver specified for pool ${name}`);
   const driver = entry(String(options.driver), name);
   const { driver: _driver, name: _name, ...rest } = options;
-  const unknown = Object.keys(rest).filter((k) => !(k in driver.parameters));
+  const unknown = Object.keys(rest).filter((k) => !Object.hasOwn(driver.parameters, k));
   if (unknown.length > 0) {
     throw new UsageError(`Unexpected driver options found for ${String(options.driver)}: ${unknown.join(', ')} (it takes ${Object.keys(driver.parameters).join(', ')}).`);
   }
-  const missing = Object.entries(driver.parameters).filter(([k, required]) => required && !(k in rest)).map(([k]) => k);
+  const missing = Object.entries(driver.parameters).filter(([k, required]) => required && !Object.hasOwn(rest, k)).map(([k]) => k);
   if (missing.length > 0) throw new UsageError(`missing required driver options: ${missing.join(', ')}`);
   return driver.create(options);
 }

@@ -94,6 +94,23 @@ describe('qvol registry verbs', () => {
     }
   });
 
+  it('treats names that are JavaScript object members as names', async () => {
+    for (const name of ['constructor', 'toString', 'valueOf', 'hasOwnProperty']) {
+      await json('vm', 'create', '--class', 'standalone', name);
+      expect((await json('volume', 'info', `${name}:private`)).vid).toBe(`appvms/${name}/private`);
+      await json('vm', 'start', name);
+      await json('vm', 'stop', name);
+    }
+    expect((await json('vm', 'ls')).map((v: { name: string }) => v.name).sort()).toEqual(['constructor', 'hasOwnProperty', 'toString', 'valueOf']);
+    await json('pool', 'add', 'toString', 'file-reflink', '-o', `dir_path=${join(home, 'p2')}`, '-o', 'setup_check=False');
+    const odd = await qvol('pool', 'add', 'p3', 'file-reflink', '-o', `dir_path=${join(home, 'p3')}`, '-o', 'constructor=1');
+    expect(odd.code).toBe(2);
+    expect(odd.err).toContain('Unexpected driver options found for file-reflink: constructor');
+    expect((await qvol('vm', 'start', 'isPrototypeOf')).err).toContain('Unknown VM isPrototypeOf');
+    await json('vm', 'rm', 'constructor');
+    expect(Object.hasOwn(JSON.parse(stateText()).vms, 'constructor')).toBe(false);
+  });
+
   describe('refuses, changing nothing', () => {
     beforeEach(async () => {
       await json('vm', 'create', '--class', 'template', 'debian');

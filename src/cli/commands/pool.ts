@@ -5,12 +5,12 @@ import { openApp, table } from '../context.js';
 import { printJson, type CliIo } from '../output.js';
 
 function parseOptions(pairs: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const pair of pairs) {
     const i = pair.indexOf('=');
     if (i <= 0) throw new UsageError(`Invalid option '${pair}': write it as key=value, such as dir_path=/srv/qvol.`);
     const key = pair.slice(0, i);
-    if (key in out) throw new UsageError(`Option ${key} is given twice.`);
+    if (Object.hasOwn(out, key)) throw new UsageError(`Option ${key} is given twice.`);
     out[key] = pair.slice(i + 1);
   }
   return out;
