@@ -10,8 +10,17 @@ bash scripts/install-deps.sh || exit 1
 npx --no-install tsc -p tsconfig.build.json || exit 1
 npx --no-install tsc -p tsconfig.json || exit 1  # the tests and benchmarks type-check too
 
-results=$(mktemp -d)
-trap 'rm -rf "$results"' EXIT
+results=$(mktemp -d)   # one vitest JSON report per tier
+scratch=$(mktemp -d)
+trap 'rm -rf "$results" "$scratch"' EXIT
+
+# What the tests and benchmarks leave behind: scratch directories, mounts, loop devices.
+leftovers() {
+  { ls -d /tmp/qvol-* /var/tmp/qvol-* 2>/dev/null | grep -v '/qvol-lab\.'
+    findmnt -rn -o TARGET 2>/dev/null | grep '/qvol-' | sed 's/^/mounted: /'
+    losetup -a 2>/dev/null | grep '/qvol-' | cut -d' ' -f1,3 | sed 's/^/attached: /'; } | sort
+}
+leftovers > "$scratch/before.txt"
 timings=()
 # Each tier's wall time, printed as it ends and again in the summary.
 timed() {  # name, then the command
@@ -73,6 +82,16 @@ timed bench bash -c 'npx --no-install tsc -p tsconfig.bench.json && node dist-de
 
 echo "== time per tier: ${timings[*]/%/;}"
 
+# Nothing of the run may stay mounted or attached (a failure); scratch files are named.
+leftovers | comm -13 "$scratch/before.txt" - > "$scratch/after.txt"
+cleanup_failed=0
+if [ -s "$scratch/after.txt" ]; then
+  echo "== cleanup: the run left behind:"; sed 's/^/  /' "$scratch/after.txt"
+  grep -q '^\(mounted\|attached\): ' "$scratch/after.txt" && cleanup_failed=1
+else
+  echo "== cleanup: nothing left mounted, attached or on disk"
+fi
+
 node -e '
   const fs = require("fs"); let p = 0, f = 0, s = 0;
   for (const file of fs.readdirSync(process.argv[1])) {
@@ -80,7 +99,7 @@ node -e '
     p += r.numPassedTests; f += r.numFailedTests + (r.success ? 0 : 0); s += r.numPendingTests + r.numTodoTests;
     if (!r.success && r.numFailedTests === 0) f += 1; // a file that failed to load
   }
-  f += Number(process.argv[2]);
+  f += Number(process.argv[2]) + Number(process.argv[3]);
   console.log(`tests: ${p} passed, ${f} failed, ${s} skipped`);
   process.exit(f > 0 ? 1 : 0);
-' "$results" "$bench_failed"
+' "$results" "$bench_failed" "$cleanup_failed"

@@ -4,13 +4,13 @@
  * usage) leaving the state as it was.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 
@@ -32,7 +32,7 @@ let home: string;
 const stateText = () => readFileSync(join(home, 'state.json'), 'utf8');
 
 beforeEach(() => {
-  home = mkdtempSync(join(tmpdir(), 'qvol-home-'));
+  home = scratchDir('home');
   process.env.QVOL_HOME = home;
 });
 

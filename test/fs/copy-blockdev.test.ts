@@ -3,8 +3,7 @@
  * must read back equal to the source after the copy, whichever zeroing rung it takes.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyVolume } from '../../src/io/copy.js';
@@ -12,11 +11,12 @@ import type { DisableBits } from '../../src/native/binding.js';
 import { allocated, makeSparseFile, patternBuffer, readsZero, sameBytes, spreadChunks } from '../helpers/files.js';
 import { fsTierBlocker, skipReason } from '../helpers/gates.js';
 import { attachLoopDevice, mountLoopFs, run, type LoopDevice } from '../helpers/loopfs.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const MiB = 2 ** 20;
 const SIZE = 64 * MiB;
 const blocker = fsTierBlocker(['losetup', 'mkfs.ext4']);
-const dir = mkdtempSync(join(tmpdir(), 'qvol-blk-'));
+const dir = scratchDir('blk');
 
 function digest(path: string, length: number): string {
   return createHash('sha256').update(readFileSync(path).subarray(0, length)).digest('hex');

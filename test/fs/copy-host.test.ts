@@ -3,16 +3,16 @@
  * error cases, sizes, sparse modes, cancellation and a source written while copied. No root.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { copyVolume } from '../../src/io/copy.js';
 import { CancelledError, CopyError } from '../../src/errors/index.js';
 import { allocated, makeSparseFile, readsZero, sameBytes, spreadChunks, patternBuffer } from '../helpers/files.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const MiB = 2 ** 20;
-const dir = mkdtempSync(join(tmpdir(), 'qvol-copy-'));
+const dir = scratchDir('copy');
 afterAll(() => { /* left for inspection on failure; tmpdir is cleaned by the OS */ });
 
 function sparseSource(name: string, size = 64 * MiB, count = 8): string {

@@ -5,10 +5,10 @@
  * what the VM wrote before the crash is what the next start sees and the next stop commits.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { scratchDir } from '../helpers/scratch.js';
 
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const MAX_STEPS = 60;
@@ -25,7 +25,7 @@ interface Home {
 }
 
 function newHome(): Home {
-  const home = mkdtempSync(join(tmpdir(), 'qvol-crash-'));
+  const home = scratchDir('crash');
   const dir = join(home, 'pools/default/vm-templates/debian');
   const h: Home = {
     home,

@@ -2,8 +2,7 @@
  * The space family on real files and devices: each call's physical effect (st_blocks,
  * bytes read back) and its error shape.
  */
-import { closeSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { native } from '../../src/native/binding.js';

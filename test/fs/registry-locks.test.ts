@@ -4,20 +4,18 @@
  * commands on other VMs run at once, and a command on the importing VM waits for it.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { scratchDir } from '../helpers/scratch.js';
 
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
-const home = mkdtempSync(join(tmpdir(), 'qvol-locks-'));
+const home = scratchDir('locks');
 const env = { ...process.env, QVOL_HOME: home };
 const run = promisify(execFile);
-
-afterAll(() => rmSync(home, { recursive: true, force: true }));
 
 async function qvol(...args: string[]): Promise<{ out: string; seconds: number }> {
   const t0 = process.hrtime.bigint();

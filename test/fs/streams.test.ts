@@ -5,9 +5,8 @@
  * a stream can be wrong refused with its code.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +16,7 @@ import { StreamError } from '../../src/errors/index.js';
 import { throughFifo } from '../helpers/fifo.js';
 import { allocated, makeSparseFile, sameBytes } from '../helpers/files.js';
 import { fsTierBlocker, hasCommand, skipReason } from '../helpers/gates.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const MiB = 2 ** 20;
 const blocker = fsTierBlocker(['simg2img', 'img2simg']) ?? (hasCommand('mkfifo') ? undefined : 'needs mkfifo');
@@ -78,7 +78,7 @@ async function refusal(promise: Promise<unknown>): Promise<StreamError> {
 }
 
 describe.skipIf(blocker !== undefined)(skipReason(blocker, 'stream formats'), () => {
-  beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'qvol-streams-')); });
+  beforeAll(() => { dir = scratchDir('streams'); });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it.each([['empty', 0], ['odd-sized', 8 * MiB + 512], ['4 KiB multiple', 8 * MiB]])('sparse: simg2img reads what we write (%s)', async (_name, size) => {

@@ -6,13 +6,13 @@
  * mid-stream, a flipped byte and a wrong --size (all refused, the volume unchanged).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocated, makeSparseFile, sameBytes, spreadChunks } from '../helpers/files.js';
 import { fsTierBlocker, skipReason } from '../helpers/gates.js';
 import { mountLoopFs, type FsKind, type LoopFs } from '../helpers/loopfs.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const MiB = 2 ** 20;
@@ -58,8 +58,8 @@ function vmWith(kind: FsKind, seed?: string): string {
 describe.skipIf(blocker !== undefined)(skipReason(blocker, 'volume streams through the CLI'), () => {
   let seed: string;
   beforeAll(() => {
-    home = mkdtempSync(join(tmpdir(), 'qvol-home-'));
-    work = mkdtempSync(join(tmpdir(), 'qvol-streams-'));
+    home = scratchDir('home');
+    work = scratchDir('streams');
     for (const kind of ['btrfs', 'xfs', 'ext4'] as const) {
       const fs = mountLoopFs(kind, 512);
       fss.set(kind, fs);

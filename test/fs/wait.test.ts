@@ -1,17 +1,18 @@
 /** Waiting for paths and devices without sleeping, and telling whether a device is held. */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isDeviceInUse, waitForPath } from '../../src/io/wait.js';
 import { fsTierBlocker, skipReason } from '../helpers/gates.js';
 import { attachLoopDevice, mountLoopFs, run } from '../helpers/loopfs.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const later = (ms: number, fn: () => void) => setTimeout(fn, ms);
 
 describe('waitForPath', () => {
   it('follows directories as they appear and returns as soon as the path does', async () => {
-    const base = mkdtempSync(join(tmpdir(), 'qvol-wait-'));
+    const base = scratchDir('wait');
     const target = join(base, 'zvol', 'pool', 'vm', 'root');
     later(30, () => mkdirSync(join(base, 'zvol')));
     later(60, () => mkdirSync(join(base, 'zvol', 'pool', 'vm'), { recursive: true }));
@@ -23,7 +24,7 @@ describe('waitForPath', () => {
   });
 
   it('waits for removal', async () => {
-    const base = mkdtempSync(join(tmpdir(), 'qvol-wait-'));
+    const base = scratchDir('wait');
     const target = join(base, 'dev');
     writeFileSync(target, '');
     later(30, () => rmSync(target));

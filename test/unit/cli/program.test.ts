@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../src/cli/program.js';
+import { scratchDir } from '../../helpers/scratch.js';
 
 function capture() {
   const out: string[] = [];
@@ -48,10 +49,9 @@ describe('qvol CLI', () => {
 
 describe('qvol copy output', () => {
   it('prints a JSON result for scripts and draws progress only on a terminal', async () => {
-    const { mkdtempSync, truncateSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
+    const { truncateSync, writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
-    const dir = mkdtempSync(join(tmpdir(), 'qvol-cli-'));
+    const dir = scratchDir('cli');
     const src = join(dir, 'src.img');
     writeFileSync(src, Buffer.alloc(4096, 7));
     truncateSync(src, 64 * 2 ** 20);

@@ -1,12 +1,12 @@
-import { mkdtempSync, openSync, closeSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { openSync, closeSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { native } from '../../../src/native/binding.js';
 import { SystemError, withCallerStack } from '../../../src/native/errors.js';
 import { mapExtents } from '../../../src/io/extents.js';
+import { scratchDir } from '../../helpers/scratch.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'qvol-unit-'));
+const dir = scratchDir('unit');
 
 describe('native errors are Node-style SystemErrors', () => {
   it('a bad fd gives EBADF with errno and syscall', async () => {
