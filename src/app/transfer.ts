@@ -10,7 +10,7 @@
  *   the whole stream arrived and validated; the volume is otherwise unchanged.
  */
 import { constants } from 'node:fs';
-import { open, unlink } from 'node:fs/promises';
+import { open, stat, unlink } from 'node:fs/promises';
 import { StreamError, UnsupportedFormatError, UsageError } from '../errors/index.js';
 import { publish, tempPathFor } from '../io/atomic.js';
 import { copyVolume, type CopyResult } from '../io/copy.js';
@@ -21,6 +21,7 @@ import { summarize, type StreamSummary } from '../io/streams/format.js';
 import { importStream, readStreamHeader, sparseImageSize } from '../io/streams/import.js';
 import { GENERIC_FORMATS, formatsOf } from '../model/features.js';
 import type { Volume } from '../model/volume.js';
+import { hasCode } from '../native/errors.js';
 import { formatBytes } from '../util/size.js';
 
 /** One end of a transfer: a file or block device by path, or an open fd (a pipe, stdio). */
@@ -35,6 +36,11 @@ interface Common {
 
 export interface ExportOptions extends Common {
   to: TransferEnd;
+  /**
+   * The output path may be a block device: the volume is written onto it, which destroys
+   * what it holds. Without this, a block device is refused.
+   */
+  overwriteDevice?: boolean;
   /** sparse: end with a CRC32 chunk (default true). */
   crc?: boolean;
   /** A revision to send instead of the committed state (driver formats only). */
@@ -81,8 +87,14 @@ export async function exportVolume(volume: Volume, options: ExportOptions): Prom
   }
   const to = options.to;
   if ('fd' in to) return exportToFd(volume, to.fd, endName(to), options);
+  const kind = await outputKind(to.path);
+  if (kind === 'block' && !options.overwriteDevice) {
+    throw new UsageError(`Output '${to.path}' is a block device: writing the volume onto it destroys what it holds; say so with --force (overwriteDevice).`, { path: to.path });
+  }
+  if (kind === 'stream' || (kind === 'block' && options.format !== 'raw')) return exportInPlace(volume, to.path, kind, options);
   if (options.format === 'raw') return exportRawFile(volume, to.path, options);
-  // A stream file appears whole or not at all.
+  // A stream file appears whole or not at all. An existing regular file is replaced, as
+  // cp, dd and qemu-img convert replace theirs: the output path is the caller's to choose.
   const temp = tempPathFor(to.path);
   const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
@@ -95,6 +107,33 @@ export async function exportVolume(volume: Volume, options: ExportOptions): Prom
     await fh.close().catch(() => undefined);
     await unlink(temp).catch(() => undefined);
     throw err;
+  }
+}
+
+/**
+ * What an output path is: nothing yet or a regular file (a new file is published whole), a
+ * block device, or a stream (a character device, FIFO or socket, also through a link such
+ * as /dev/stdout) that is written in place, never replaced by a file.
+ */
+async function outputKind(path: string): Promise<'file' | 'block' | 'stream'> {
+  const st = await stat(path).catch((err: unknown) => {
+    if (hasCode(err, 'ENOENT')) return undefined;
+    throw err;
+  });
+  if (st === undefined || st.isFile()) return 'file';
+  if (st.isBlockDevice()) return 'block';
+  if (st.isDirectory()) throw new UsageError(`Output '${path}' is a directory: give a file name.`, { path });
+  return 'stream';
+}
+
+/** Writes into an existing stream or device as it is: no temporary file, no rename. */
+async function exportInPlace(volume: Volume, path: string, kind: 'block' | 'stream', options: ExportOptions): Promise<TransferSummary> {
+  // A device is claimed exclusively (EBUSY while mounted or held), as the copy engine does.
+  const fh = await open(path, constants.O_WRONLY | (kind === 'block' ? constants.O_EXCL : 0));
+  try {
+    return await exportToFd(volume, fh.fd, path, options);
+  } finally {
+    await fh.close();
   }
 }
 

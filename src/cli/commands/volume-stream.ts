@@ -45,6 +45,7 @@ function formatOption(): Option {
 interface ExportFlags {
   format: string;
   output?: string;
+  force?: boolean;
   crc: boolean;
   since?: string;
   revision?: string;
@@ -66,7 +67,8 @@ export function exportCommand(io: CliIo): Command {
       'To a pipe the data moves by splice (page references, no copy) and holes by zero pages;\n' +
       'the summary then goes to standard error.')
     .addOption(formatOption())
-    .option('-o, --output <file>', 'a file, or - for standard output (the default)')
+    .option('-o, --output <file>', 'a file, or - for standard output (the default); a FIFO or character device is written in place')
+    .option('--force', 'the output may be a block device: write the volume onto it, destroying what it holds')
     .option('--no-crc', 'sparse: leave out the CRC32 chunk')
     .option('--since <revision>', 'zfs: an incremental stream from this revision or snapshot (the target must hold it)')
     .option('--revision <revision>', 'zfs: send this revision instead of the committed state')
@@ -80,7 +82,7 @@ export function exportCommand(io: CliIo): Command {
       const bar = progressBar(io, 'export', flags.progress && !flags.json);
       const to: TransferEnd = toStdout ? { fd: 1, name: 'standard output' } : { path: flags.output! };
       const result = await openApp(io, (app) => app.exportVolume(vm, name, {
-        format: flags.format, to, crc: flags.crc, onProgress: bar.update,
+        format: flags.format, to, crc: flags.crc, onProgress: bar.update, overwriteDevice: flags.force === true,
         ...(flags.since === undefined ? {} : { since: flags.since }), ...(flags.revision === undefined ? {} : { revision: flags.revision }),
       })).finally(() => bar.done());
       report(io, toStdout, flags.json, { volume: ref, ...result }, describe(ref, 'exported', result));
