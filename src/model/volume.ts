@@ -240,7 +240,9 @@ export abstract class Volume {
    */
   stop(): Promise<void> {
     return this.locked(async () => {
-      await this.cleanUp({ imports: false });
+      // An import pending here is what a crash left: a caller imports between import_data
+      // and import_data_end, never across a stop (the registry holds the VM's lock for both).
+      await this.cleanUp({ imports: true });
       if (this.saveOnStop && !this.snapOnStart) {
         if (await this.isDirty()) await this.commitRunning();
       } else {
