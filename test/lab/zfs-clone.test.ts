@@ -11,7 +11,7 @@ import { QvolApp } from '../../src/app/app.js';
 import type { Volume } from '../../src/model/volume.js';
 import { allocated, patternBuffer, sameBytes, spreadChunks } from '../helpers/files.js';
 import { skipReason } from '../helpers/gates.js';
-import { inLab, makeZpool, notInLab, zfsGet, type LabZpool } from './zpool.js';
+import { inLab, makeZpool, notInLab, datasetsUnder, zfsGet, type LabZpool } from './zpool.js';
 
 const MiB = 2 ** 20;
 const SIZE = 32 * MiB;
@@ -60,7 +60,8 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'clone between file-reflink and zfs
       expect(sameBytes(original, backCopy)).toBe(true);
       expect(allocated((back as unknown as { cleanPath: string }).cleanPath)).toBeLessThanOrEqual(6 * MiB + 64 * 1024);
       for (const vm of ['back', 'onzfs']) await app.removeVm(vm);
-      expect(zfsGet('qvolclone/z', 'used')).toBeDefined();
+      // Nothing of either VM is left in the zvol pool: no volume, no VM dataset, no snapshot.
+      expect(datasetsUnder('qvolclone/z/vm')).toEqual([]);
     });
   });
 });

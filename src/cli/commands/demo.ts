@@ -1,5 +1,4 @@
 import { mkdtemp, open, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Command } from 'commander';
 import { formatBytes } from '../../util/size.js';
 import { openApp, table } from '../context.js';

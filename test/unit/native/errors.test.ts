@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { native } from '../../../src/native/binding.js';
 import { SystemError, withCallerStack } from '../../../src/native/errors.js';
-import { mapExtents } from '../../../src/io/extents.js';
+import { fiemap } from '../../../src/io/extents.js';
 import { scratchDir } from '../../helpers/scratch.js';
 
 const dir = scratchDir('unit');
@@ -38,8 +38,11 @@ describe('native errors are Node-style SystemErrors', () => {
     expect(err.stack).toContain('errors.test.ts');
   });
 
-  it('library functions report the caller too', async () => {
-    const err = await mapExtents(join(dir, 'missing')).catch((e: unknown) => e as Error);
-    expect(err).toMatchObject({ code: 'ENOENT' });
+  it('library functions report the caller too, for a failure in native code', async () => {
+    // FIEMAP on a character device: the ioctl itself fails, on the worker thread.
+    const err = await fiemap('/dev/null').then(() => new Error('resolved'), (e: unknown) => e as Error);
+    expect(err).toMatchObject({ syscall: 'ioctl(FS_IOC_FIEMAP)' });
+    expect(['EOPNOTSUPP', 'ENOTTY']).toContain((err as SystemError).code);
+    expect(err.stack).toContain('errors.test.ts');
   });
 });
