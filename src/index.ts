@@ -6,7 +6,7 @@ export { waitForDevice, waitForPath, isDeviceInUse, type WaitOptions } from './i
 export { blockDeviceInfo, type BlockDeviceInfo } from './io/blockdev.js';
 export { atomicWriteFile, fsyncDir } from './io/atomic.js';
 export { capabilities } from './io/capabilities.js';
-export { QvolError, UsageError, CancelledError, CopyError, StreamError, UnsupportedFormatError, type CopyErrorCode, type StreamErrorCode } from './errors/index.js';
+export { QvolError, UsageError, CancelledError, CopyError, StreamError, UnsupportedFormatError, PassphraseError, ERROR_CODES, type ErrorCode, type CopyErrorCode, type StreamErrorCode } from './errors/index.js';
 export { exportStream, type StreamExportOptions, type StreamExportResult } from './io/streams/export.js';
 export { importStream, readStreamHeader, sparseImageSize, type SparseHeader, type StreamImportOptions, type StreamImportResult } from './io/streams/import.js';
 export { exportVolume, importVolume, transferFormatsOf, type ExportOptions, type ImportOptions, type TransferEnd, type TransferSummary } from './app/transfer.js';
@@ -25,6 +25,8 @@ export { ReflinkVolume } from './drivers/file-reflink/volume.js';
 export { ZfsPool } from './drivers/zfs/pool.js';
 export { ZfsEncryptedPool } from './drivers/zfs/encrypted-pool.js';
 export { ZfsVolume } from './drivers/zfs/volume.js';
+export { detachedKeyUnloadTimer, inProcessKeyUnloadTimer } from './drivers/zfs/key-unload.js';
+export type { DriverContext, KeyUnloadTimer, PassphraseProvider, PassphraseRequest } from './model/driver-context.js';
 export { GENERIC_FORMATS, commonFormats, formatsOf, type VolumeFeature, type VolumeCapabilities, type NativeFormat } from './model/features.js';
 export { resolveRevision, revisionsToPrune } from './model/revisions.js';
 export { createPool, driverNames, driverParameters, embeddedPoolOptions } from './drivers/registry.js';

@@ -7,6 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createPool, driverNames, driverParameters, embeddedPoolOptions } from '../drivers/registry.js';
+import type { DriverContext } from '../model/driver-context.js';
 import { validateName } from '../model/names.js';
 import type { Pool } from '../model/pool.js';
 import type { Volume } from '../model/volume.js';
@@ -24,6 +25,12 @@ export interface OpenOptions {
   lockTimeoutMs?: number;
   /** Told about things worth a line on stderr (the embedded pool falling back to copies). */
   warn?: (message: string) => void;
+  /**
+   * What the drivers get from the caller (src/model/driver-context.ts): how to ask for an
+   * encrypted pool's passphrase when the pool has no passphrase_command, and the key-unload
+   * timer (by default a detached process; a long-lived caller gives inProcessKeyUnloadTimer()).
+   */
+  drivers?: DriverContext;
 }
 
 const DEFAULT_POOL = 'default';
@@ -44,7 +51,11 @@ export class QvolApp {
   /** Opens the registry at `home` (QVOL_HOME). */
   static async open(options: OpenOptions = {}): Promise<QvolApp> {
     const home = options.home ?? qvolHome();
-    const registry = await Registry.open({ home, ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }) });
+    const registry = await Registry.open({
+      home,
+      ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
+      ...(options.drivers === undefined ? {} : { drivers: options.drivers }),
+    });
     return new QvolApp(registry, new RunningMarkers(join(home, 'run')), options.warn ?? (() => undefined));
   }
 
@@ -70,7 +81,7 @@ export class QvolApp {
   /** Creates, sets up and registers a pool; nothing is registered if setup fails. */
   async addPool(options: Record<string, string | number | boolean>): Promise<Pool> {
     validateName('pool', String(options.name ?? ''));
-    const pool = createPool(options);
+    const pool = createPool(options, this.registry.drivers);
     await pool.setup();
     await this.registry.addPool(pool);
     return pool;

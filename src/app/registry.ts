@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { createPool } from '../drivers/registry.js';
 import { QubesPoolInUseError, QvolError } from '../errors/index.js';
 import { acquireFileLock, withFileLock, type HeldLock } from '../io/file-lock.js';
+import type { DriverContext } from '../model/driver-context.js';
 import type { Pool, VmRef } from '../model/pool.js';
 import type { Volume } from '../model/volume.js';
 import { loadState, record, saveState, type PoolConfig, type State, type VmClass, type VmRecord } from './state.js';
@@ -24,6 +25,8 @@ export interface RegistryOptions {
   home: string;
   /** How long to wait for another command's registry or VM lock (default 60 s). */
   lockTimeoutMs?: number;
+  /** What the drivers get from the caller: passphrases, the key-unload timer. */
+  drivers?: DriverContext;
 }
 
 /** A VM as the registry holds it: its record's fields and its live volumes. */
@@ -39,11 +42,15 @@ export class Registry {
   readonly pools = new Map<string, Pool>();
   private readonly vms = new Map<string, VmEntry>();
 
-  private constructor(readonly home: string, private readonly lockTimeoutMs: number | undefined) {}
+  private constructor(
+    readonly home: string,
+    private readonly lockTimeoutMs: number | undefined,
+    readonly drivers: DriverContext,
+  ) {}
 
   static async open(options: RegistryOptions): Promise<Registry> {
     await mkdir(options.home, { recursive: true, mode: 0o700 });
-    const registry = new Registry(options.home, options.lockTimeoutMs);
+    const registry = new Registry(options.home, options.lockTimeoutMs, options.drivers ?? {});
     registry.load(await loadState(registry.statePath));
     return registry;
   }
@@ -55,7 +62,7 @@ export class Registry {
   /** Builds the pools and VMs of `state` that are not built yet. */
   private load(state: State): void {
     for (const config of Object.values(state.pools)) {
-      if (!this.pools.has(config.name)) this.pools.set(config.name, createPool(config));
+      if (!this.pools.has(config.name)) this.pools.set(config.name, createPool(config, this.drivers));
     }
     for (const name of Object.keys(state.vms)) this.build(state, name);
   }

@@ -2,6 +2,7 @@
 import type { OpenOptions, QvolApp } from '../app/app.js';
 import { UsageError } from '../errors/index.js';
 import type { CliIo } from './output.js';
+import { terminalPassphrase } from './passphrase-prompt.js';
 
 /**
  * Opens the library for a verb. It is imported here, on first use, and not at start-up:
@@ -9,7 +10,12 @@ import type { CliIo } from './output.js';
  */
 export async function openApp<T>(io: CliIo, fn: (app: QvolApp) => Promise<T>, options: OpenOptions = {}): Promise<T> {
   const { QvolApp: App } = await import('../app/app.js');
-  return App.with({ warn: (m) => io.stderr.write(`qvol: warning: ${m}\n`), ...options }, fn);
+  const passphrase = terminalPassphrase();
+  return App.with({
+    warn: (m) => io.stderr.write(`qvol: warning: ${m}\n`),
+    ...(passphrase ? { drivers: { passphrase } } : {}),
+    ...options,
+  }, fn);
 }
 
 /** `work:private` -> ['work', 'private']. */

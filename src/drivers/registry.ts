@@ -3,6 +3,7 @@
  * each takes (Qubes' driver_parameters: name -> required?).
  */
 import { QvolError, UsageError } from '../errors/index.js';
+import type { DriverContext } from '../model/driver-context.js';
 import type { Pool } from '../model/pool.js';
 import { ReflinkPool, isReflinkSupported, type ReflinkPoolOptions } from './file-reflink/pool.js';
 import { ZfsEncryptedPool, type ZfsEncryptedPoolOptions } from './zfs/encrypted-pool.js';
@@ -10,7 +11,7 @@ import { ZfsPool, type ZfsPoolOptions } from './zfs/pool.js';
 
 interface DriverEntry {
   parameters: Record<string, boolean>;
-  create(options: Record<string, string | number | boolean>): Pool;
+  create(options: Record<string, string | number | boolean>, context: DriverContext): Pool;
 }
 
 const DRIVERS: Record<string, DriverEntry> = {
@@ -24,7 +25,7 @@ const DRIVERS: Record<string, DriverEntry> = {
   },
   zfs_encrypted: {
     parameters: { zpool_name: true, unload_timeout: false, passphrase_command: false, revisions_to_keep: false, ephemeral_volatile: false },
-    create: (options) => new ZfsEncryptedPool(options as unknown as ZfsEncryptedPoolOptions),
+    create: (options, context) => new ZfsEncryptedPool(options as unknown as ZfsEncryptedPoolOptions, context),
   },
 };
 
@@ -42,8 +43,11 @@ function entry(driver: string, pool: string): DriverEntry {
   return found;
 }
 
-/** Builds a pool from its options (name, driver and the driver's own), checking them. */
-export function createPool(options: Record<string, string | number | boolean>): Pool {
+/**
+ * Builds a pool from its options (name, driver and the driver's own), checking them;
+ * `context` gives the drivers what only the caller knows (src/model/driver-context.ts).
+ */
+export function createPool(options: Record<string, string | number | boolean>, context: DriverContext = {}): Pool {
   const name = String(options.name ?? '');
   if (!name) throw new UsageError('No pool name for pool');
   if (!options.driver) throw new UsageError(`No driver specified for pool ${name}`);
@@ -55,7 +59,7 @@ export function createPool(options: Record<string, string | number | boolean>): 
   }
   const missing = Object.entries(driver.parameters).filter(([k, required]) => required && !Object.hasOwn(rest, k)).map(([k]) => k);
   if (missing.length > 0) throw new UsageError(`missing required driver options: ${missing.join(', ')}`);
-  return driver.create(options);
+  return driver.create(options, context);
 }
 
 /**

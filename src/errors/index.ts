@@ -42,6 +42,9 @@ export class UnsupportedFormatError extends QvolError {
   }
 }
 
+/** No passphrase could be had, or it was wrong (an encrypted pool's key). */
+export class PassphraseError extends QvolError {}
+
 /** The operation was cancelled through its AbortSignal; nothing was left behind. */
 export class CancelledError extends QvolError {
   constructor(message: string, options: QvolErrorOptions = {}) {

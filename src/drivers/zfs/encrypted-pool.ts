@@ -4,13 +4,15 @@
  * beneath it: `<zpool_name>/encryption/<pool>/<vm>/<volume>`. Every helper dataset lives
  * under the same root, so clones and promotions never cross encryption roots.
  *
- * The key is loaded by the first operation that needs the data, with the passphrase from
- * `passphrase_command` or the terminal, and unloaded `unload_timeout` seconds after the
- * last stop, when no zvol under the root is open (key-unload.ts). 0 never unloads.
+ * The key is loaded by the operations that need the data when ZFS says it is not, with the
+ * passphrase from `passphrase_command` or the caller's provider (the CLI's terminal), and
+ * unloaded `unload_timeout` seconds after the last stop, when no zvol under the root is
+ * open, by the caller's timer (key-unload.ts). 0 never unloads.
  */
 import { StoragePoolException } from '../../errors/index.js';
 import { exists, properties } from './datasets.js';
-import { armKeyUnload, cancelKeyUnload } from './key-unload.js';
+import type { DriverContext, KeyUnloadTimer, PassphraseProvider } from '../../model/driver-context.js';
+import { detachedKeyUnloadTimer } from './key-unload.js';
 import { PassphraseError, askPassphrase } from './passphrase.js';
 import { ZfsPool, type ZfsPoolOptions } from './pool.js';
 import { checkDatasetName, isZfsFailure, zfsArgv, zfsChange } from './zfs-command.js';
@@ -30,11 +32,12 @@ export class ZfsEncryptedPool extends ZfsPool {
   readonly unloadTimeout: number;
   readonly passphraseCommand: string | undefined;
   private readonly parentName: string;
-  /** This process loaded or checked the key: later operations need not look again. */
-  private keyReady = false;
+  private readonly passphraseProvider: PassphraseProvider | undefined;
+  private readonly keyUnload: KeyUnloadTimer;
+  /** Volumes stopping together arm the timer once (a start clears it). */
   private unloadArmed = false;
 
-  constructor(options: ZfsEncryptedPoolOptions) {
+  constructor(options: ZfsEncryptedPoolOptions, context: DriverContext = {}) {
     if (!options.zpool_name) throw new StoragePoolException(`Pool ${options.name} needs zpool_name: the zpool (or dataset) to keep it under.`);
     const parent = checkDatasetName(String(options.zpool_name));
     const root = `${parent}/encryption/${options.name}`;
@@ -45,6 +48,8 @@ export class ZfsEncryptedPool extends ZfsPool {
       throw new StoragePoolException(`unload_timeout of pool ${options.name} must be whole seconds (0 keeps the key loaded), not ${String(options.unload_timeout)}.`);
     }
     this.passphraseCommand = options.passphrase_command || undefined;
+    this.passphraseProvider = context.passphrase;
+    this.keyUnload = context.keyUnload ?? detachedKeyUnloadTimer;
   }
 
   override get encryptionRoot(): string {
@@ -74,7 +79,7 @@ export class ZfsEncryptedPool extends ZfsPool {
       await this.claimContainer(this.container, {});
       return;
     }
-    const passphrase = await askPassphrase(this.name, this.container, this.passphraseCommand);
+    const passphrase = await askPassphrase(this.name, this.container, this.passphraseCommand, this.passphraseProvider);
     await this.claimContainer(this.container, {
       encryption: 'aes-256-gcm', keyformat: 'passphrase', keylocation: 'prompt', mountpoint: 'none', canmount: 'off',
     }, passphrase).catch((err: unknown) => {
@@ -83,23 +88,24 @@ export class ZfsEncryptedPool extends ZfsPool {
       }
       throw err;
     });
-    this.keyReady = true;
     await this.release();
   }
 
-  /** Cancels a pending unload (whichever process armed it) and loads the key if needed. */
+  /**
+   * Cancels a pending unload (whichever process armed it) and loads the key if ZFS says it
+   * is not loaded: the key's state is read each time, never remembered, since a timer in
+   * another process may have unloaded it.
+   */
   protected override async acquireData(): Promise<void> {
     this.unloadArmed = false;
-    await cancelKeyUnload(this.container);
-    if (this.keyReady) return;
+    await this.keyUnload.cancel(this.container);
     const status = (await properties(this.container, ['keystatus']))?.keystatus;
     if (status === undefined) throw new StoragePoolException(`The encryption root ${this.container} of pool ${this.name} is missing: run qvol pool add again, or import its zpool.`, { path: this.container });
     if (status !== 'available') await this.loadKey();
-    this.keyReady = true;
   }
 
   private async loadKey(): Promise<void> {
-    const passphrase = await askPassphrase(this.name, this.container, this.passphraseCommand);
+    const passphrase = await askPassphrase(this.name, this.container, this.passphraseCommand, this.passphraseProvider);
     try {
       await zfsChange(zfsArgv.loadKey(this.container), passphrase);
     } catch (err) {
@@ -115,6 +121,6 @@ export class ZfsEncryptedPool extends ZfsPool {
   protected override async releaseData(): Promise<void> {
     if (this.unloadTimeout === 0 || this.unloadArmed) return;
     this.unloadArmed = true;
-    await armKeyUnload(this.container, this.unloadTimeout);
+    await this.keyUnload.arm(this.container, this.unloadTimeout);
   }
 }

@@ -6,9 +6,7 @@
  */
 import { readFile, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isDeviceOpen } from '../../io/device-users.js';
-import { devicePath } from './datasets.js';
-import { rows, zfsArgv, zfsChange, zfsRead } from './zfs-command.js';
+import { unloadIfIdle } from './key-unload-check.js';
 
 const [encryptionRoot = '', seconds = '0', pidFile = ''] = process.argv.slice(2);
 
@@ -16,25 +14,11 @@ async function stillOurs(): Promise<boolean> {
   return (await readFile(pidFile, 'utf8').catch(() => '')).trim() === String(process.pid);
 }
 
-async function anyZvolOpen(): Promise<boolean> {
-  const zvols = rows(await zfsRead(zfsArgv.listRecursive(encryptionRoot, [], 'volume'))).map(([name = '']) => name);
-  for (const zvol of zvols) if (await isDeviceOpen(devicePath(zvol))) return true;
-  return false;
-}
-
 async function main(): Promise<void> {
   for (;;) {
     await sleep(Number(seconds) * 1000);
     if (!(await stillOurs())) return;
-    const [status] = rows(await zfsRead(zfsArgv.get(encryptionRoot, ['keystatus']))).flat();
-    if (status !== 'available') break;
-    if (await anyZvolOpen()) continue;
-    try {
-      await zfsChange(zfsArgv.unloadKey(encryptionRoot));
-      break;
-    } catch {
-      // Opened between our look and the unload (ZFS refuses then): look again later.
-    }
+    if ((await unloadIfIdle(encryptionRoot)) !== 'busy') break;
   }
   if (await stillOurs()) await unlink(pidFile).catch(() => undefined);
 }

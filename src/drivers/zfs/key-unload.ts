@@ -1,9 +1,12 @@
 /**
- * The timed key unload of an encrypted pool. qvol is a command, not a daemon, so the timer
- * is a small detached process (key-unload-main.js) armed by a stop and cancelled by a
- * start; its PID sits in a runtime file named after the encryption root. When it fires it
- * decides from the real state, never from a count: the key stays while any zvol under the
- * encryption root is open (it looks again one timeout later), and goes when none is.
+ * The timed key unload of an encrypted pool, in two kinds (src/model/driver-context.ts):
+ * - for a command (the CLI), a small detached process (key-unload-main.js) armed by a stop
+ *   and cancelled by a start, whatever process does them; its PID sits in a runtime file
+ *   named after the encryption root;
+ * - for a long-lived process (the qubesd bridge), a timer in that process.
+ * When either fires it decides from the real state, never from a count (key-unload-check.ts):
+ * the key stays while any zvol under the encryption root is open (it looks again one timeout
+ * later), and goes when none is.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -12,7 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { atomicWriteFile } from '../../io/atomic.js';
+import type { KeyUnloadTimer } from '../../model/driver-context.js';
 import { hasCode } from '../../native/errors.js';
+import { unloadIfIdle, type UnloadOutcome } from './key-unload-check.js';
 
 /** Where timers leave their PID: /run/qvol as root, a per-user directory otherwise. */
 export function timerDir(): string {
@@ -65,4 +70,40 @@ export async function armKeyUnload(encryptionRoot: string, timeoutSeconds: numbe
   });
   child.unref();
   await atomicWriteFile(file, `${child.pid}\n`);
+}
+
+/** The detached-process timer: what a one-shot command uses. */
+export const detachedKeyUnloadTimer: KeyUnloadTimer = { arm: armKeyUnload, cancel: cancelKeyUnload };
+
+/**
+ * A timer in this process, for a long-lived one: arm() (re)starts the countdown, cancel()
+ * stops it; a look that finds a zvol open looks again one timeout later. `check` is the
+ * look (unloadIfIdle; tests give their own).
+ */
+export function inProcessKeyUnloadTimer(check: (root: string) => Promise<UnloadOutcome> = unloadIfIdle): KeyUnloadTimer {
+  // The timer of each root, with a generation so that a look that ends after a re-arm or a
+  // cancel does not schedule again.
+  const pending = new Map<string, { timer: NodeJS.Timeout; generation: number }>();
+  let generations = 0;
+  const schedule = (root: string, seconds: number, generation: number): void => {
+    const timer = setTimeout(() => {
+      void check(root).catch((): UnloadOutcome => 'busy').then((outcome) => {
+        if (pending.get(root)?.generation !== generation) return;
+        if (outcome === 'busy') schedule(root, seconds, generation);
+        else pending.delete(root);
+      });
+    }, seconds * 1000);
+    timer.unref();
+    pending.set(root, { timer, generation });
+  };
+  return {
+    async arm(root, seconds) {
+      clearTimeout(pending.get(root)?.timer);
+      schedule(root, seconds, ++generations);
+    },
+    async cancel(root) {
+      clearTimeout(pending.get(root)?.timer);
+      pending.delete(root);
+    },
+  };
 }
