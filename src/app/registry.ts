@@ -17,6 +17,7 @@ import { createPool } from '../drivers/registry.js';
 import { QubesPoolInUseError, QvolError } from '../errors/index.js';
 import { acquireFileLock, withFileLock, type HeldLock } from '../io/file-lock.js';
 import type { DriverContext } from '../model/driver-context.js';
+import { validateName } from '../model/names.js';
 import type { Pool, VmRef } from '../model/pool.js';
 import type { Volume } from '../model/volume.js';
 import { loadState, record, saveState, type PoolConfig, type State, type VmClass, type VmRecord } from './state.js';
@@ -143,6 +144,8 @@ export class Registry {
    * locked too: a create or clone holds the name it makes.
    */
   async lockVms(names: string[]): Promise<HeldLock> {
+    // A name reaches a path here: only valid names (no '/', no '..') get that far.
+    for (const name of names) validateName('VM', name);
     const dir = join(this.home, 'locks');
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const held: HeldLock[] = [];
