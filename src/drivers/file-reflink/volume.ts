@@ -11,8 +11,8 @@
  * sparse copy elsewhere. The Qubes rules (locks, preconditions, dispatch) are the model's;
  * this file maps them onto image files.
  */
-import { statSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fsyncPath } from '../../io/atomic.js';
 import { copyMethodName } from '../../io/copy.js';
@@ -21,17 +21,34 @@ import type { VolumeCapabilities } from '../../model/features.js';
 import { isodate } from '../../model/isodate.js';
 import { keepsRevisions, revisionsToPrune } from '../../model/revisions.js';
 import { Volume, type VolumeInit } from '../../model/volume.js';
+import { StoragePoolException } from '../../errors/index.js';
 import { hasCode } from '../../native/errors.js';
 import { copyFile, createSparseFile, hardlinkFile, removeEmptyDir, removeFile, renameFile, resizeFile } from './files.js';
 import type { ReflinkPool } from './pool.js';
 
 const REVISION = /^\.(\d+)@(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z$/;
 
+/** Whether a name exists (a link counts, whatever it points at: lstat, never stat). */
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, (err: unknown) => {
+  return lstat(path).then(() => true, (err: unknown) => {
     if (hasCode(err, 'ENOENT')) return false;
     throw err;
   });
+}
+
+/**
+ * Refuses a name in the pool that is there but not the kind of node qvol makes there: a
+ * symbolic link, a device, a FIFO. qvol runs as root among paths it does not own, so it
+ * never reads, writes, truncates, renames or hands to a VM what such a node points at.
+ */
+async function requireOwnNode(path: string, kind: 'file' | 'directory'): Promise<void> {
+  const st = await lstat(path).catch((err: unknown) => {
+    if (hasCode(err, 'ENOENT')) return undefined;
+    throw err;
+  });
+  if (st === undefined || (kind === 'file' ? st.isFile() : st.isDirectory())) return;
+  const what = st.isSymbolicLink() ? 'a symbolic link' : `not a ${kind === 'file' ? 'regular file' : 'directory'}`;
+  throw new StoragePoolException(`Refusing to use '${path}': it is ${what}, which qvol does not make; remove it (qvol follows no link in a pool) and try again.`, { path });
 }
 
 export class ReflinkVolume extends Volume {
@@ -58,7 +75,8 @@ export class ReflinkVolume extends Volume {
   override get size(): number {
     for (const p of [this.dirtyPath, this.cleanPath]) {
       try {
-        return statSync(p).size;
+        const st = lstatSync(p);
+        if (st.isFile()) return st.size;
       } catch {
         // not there: look further
       }
@@ -68,8 +86,8 @@ export class ReflinkVolume extends Volume {
 
   override async usage(): Promise<number> {
     for (const p of [this.dirtyPath, this.cleanPath]) {
-      const st = await stat(p).catch(() => undefined);
-      if (st) return st.blocks * 512;
+      const st = await lstat(p).catch(() => undefined);
+      if (st?.isFile()) return st.blocks * 512;
     }
     return 0;
   }
@@ -154,6 +172,20 @@ export class ReflinkVolume extends Volume {
     for (const p of [this.cleanPath, this.precachePath, this.dirtyPath]) await removeFile(p);
   }
 
+  /**
+   * Every name this volume works with, and the directories above them up to the pool's, is
+   * what qvol makes there or absent (requireOwnNode). Checked before every operation that
+   * reads or writes an image; removing a planted link is safe and needs no check.
+   */
+  private async requireOwnFiles(): Promise<void> {
+    const vmDir = dirname(this.base);
+    for (const dir of [dirname(vmDir), vmDir]) await requireOwnNode(dir, 'directory');
+    const revisions = await this.revisions();
+    const names = [this.cleanPath, this.dirtyPath, this.precachePath, this.importPath,
+      ...[...revisions].map(([id, ts]) => this.revisionPath(id, ts))];
+    for (const name of names) await requireOwnNode(name, 'file');
+  }
+
   // -- the contract's hooks (model/volume.ts) ------------------------------------------
 
   override get capabilities(): VolumeCapabilities {
@@ -175,16 +207,20 @@ export class ReflinkVolume extends Volume {
   }
 
   protected override async startSnapshot(): Promise<void> {
+    await this.requireOwnFiles();
+    await requireOwnNode(this.sourceVolume.cleanPath, 'file');
     await removeFile(this.cleanPath);
     await hardlinkFile(this.sourceVolume.cleanPath, this.cleanPath);
     await copyFile(this.cleanPath, this.dirtyPath);
   }
 
   protected override async startVolatile(): Promise<void> {
+    await this.requireOwnFiles();
     await createSparseFile(this.dirtyPath, this._size);
   }
 
   protected override async startOrigin(): Promise<void> {
+    await this.requireOwnFiles();
     if (this.snapshotsDisabled) {
       // Used directly: no revisions, no precache that would go stale.
       await this.pruneRevisions(0);
@@ -199,7 +235,13 @@ export class ReflinkVolume extends Volume {
     });
   }
 
+  /** The uncommitted image is used as it is, once it is known to be ours. */
+  protected override async resumeDirty(): Promise<void> {
+    await this.requireOwnFiles();
+  }
+
   protected override async commitRunning(): Promise<void> {
+    await this.requireOwnFiles();
     if (this.snapshotsDisabled) await renameFile(this.dirtyPath, this.cleanPath);
     else await this.commit(this.dirtyPath);
   }
@@ -222,6 +264,7 @@ export class ReflinkVolume extends Volume {
   }
 
   protected override async revertTo(revision: string): Promise<void> {
+    await this.requireOwnFiles();
     const revisions = await this.revisions();
     const from = this.revisionPath(revision, revisions.get(revision)!);
     await this.addRevision();
@@ -229,6 +272,7 @@ export class ReflinkVolume extends Volume {
   }
 
   protected override async resizeStorage(size: number): Promise<number> {
+    await this.requireOwnFiles();
     try {
       await resizeFile(this.dirtyPath, size);
       await updateLoopDeviceSizes(this.dirtyPath);
@@ -244,10 +288,12 @@ export class ReflinkVolume extends Volume {
   }
 
   protected override async exportPath(): Promise<string> {
+    await this.requireOwnFiles();
     return this.cleanPath;
   }
 
   protected override async importTarget(size: number): Promise<string> {
+    await this.requireOwnFiles();
     await createSparseFile(this.importPath, size);
     return this.importPath;
   }
@@ -257,6 +303,7 @@ export class ReflinkVolume extends Volume {
       await removeFile(this.importPath);
       return;
     }
+    await this.requireOwnFiles();
     const size = (await stat(this.importPath)).size;
     await this.commit(this.importPath);
     this._size = size;
@@ -264,6 +311,7 @@ export class ReflinkVolume extends Volume {
 
   /** The copy engine from the source's export: a reflink on the same filesystem. */
   protected override async importFrom(source: Volume): Promise<string> {
+    await this.requireOwnFiles();
     let success = false;
     try {
       const from = await source.export();

@@ -1,0 +1,109 @@
+/**
+ * Paths qvol must not follow: a symbolic link planted where a pool keeps its images (the
+ * dirty image, the committed one, the VM's directory) never makes qvol read, write,
+ * truncate, rename, export or hand to a VM what it points at. Each refusal names the path,
+ * and the file the link points at is as it was.
+ */
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/program.js';
+import { scratchDir } from '../helpers/scratch.js';
+
+let home: string;
+let victim: string;
+const VICTIM = Buffer.from('VICTIM: not qvol\'s to touch\n');
+
+async function qvol(...args: string[]): Promise<{ code: number; err: string }> {
+  const err: string[] = [];
+  const sink = (into: string[]) => new Writable({ write(c, _e, cb) { into.push(String(c)); cb(); } });
+  const code = await runCli(args, { stdout: sink([]), stderr: sink(err) });
+  return { code, err: err.join('') };
+}
+
+async function ok(...args: string[]): Promise<void> {
+  const r = await qvol(...args);
+  expect(r.code, r.err).toBe(0);
+}
+
+const vmDir = (cls: 'appvms' | 'vm-templates', vm: string) => join(home, 'pools', 'default', cls, vm);
+
+function expectVictimIntact(): void {
+  expect(readFileSync(victim).equals(VICTIM)).toBe(true);
+  expect(statSync(victim).mode & 0o777).toBe(0o640);
+}
+
+function plant(path: string): void {
+  rmSync(path, { force: true });
+  symlinkSync(victim, path);
+}
+
+beforeEach(async () => {
+  home = scratchDir('links');
+  process.env.QVOL_HOME = home;
+  victim = join(scratchDir('victim'), 'victim');
+  writeFileSync(victim, VICTIM, { mode: 0o640 });
+  await ok('vm', 'create', '--class', 'template', 'debian');
+  await ok('vm', 'create', '--class', 'app', '--template', 'debian', 'work');
+});
+
+describe('planted symbolic links', () => {
+  it('at a snapshot\'s dirty image: vm start refuses and writes nothing through it', async () => {
+    plant(join(vmDir('appvms', 'work'), 'root-dirty.img'));
+    const r = await qvol('vm', 'start', 'work');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`Refusing to use '${join(vmDir('appvms', 'work'), 'root-dirty.img')}': it is a symbolic link`);
+    expectVictimIntact();
+  });
+
+  it('at an origin\'s dirty image: start, resize and stop refuse; nothing is truncated or committed', async () => {
+    const dirty = join(vmDir('appvms', 'work'), 'private-dirty.img');
+    plant(dirty);
+    expect((await qvol('vm', 'start', 'work')).code).toBe(1);
+    rmSync(dirty);
+    await ok('vm', 'start', 'work');
+    plant(dirty); // swapped under a running VM
+    const resize = await qvol('volume', 'resize', 'work:private', '4M');
+    expect(resize.code).toBe(1);
+    expect(resize.err).toContain('symbolic link');
+    const stop = await qvol('vm', 'stop', 'work');
+    expect(stop.code).toBe(1);
+    expectVictimIntact();
+    expect(statSync(join(vmDir('appvms', 'work'), 'private.img')).isFile()).toBe(true);
+  });
+
+  it('at the committed image: export, import and start refuse', async () => {
+    const clean = join(vmDir('vm-templates', 'debian'), 'private.img');
+    plant(clean);
+    const out = join(home, 'out.img');
+    const exp = await qvol('volume', 'export', 'debian:private', '-o', out);
+    expect(exp.code).toBe(1);
+    expect(exp.err).toContain('symbolic link');
+    expect(() => statSync(out)).toThrow();
+    expect((await qvol('vm', 'start', 'debian')).code).toBe(1);
+    expectVictimIntact();
+  });
+
+  it('as the VM\'s directory', async () => {
+    const dir = vmDir('appvms', 'work');
+    const elsewhere = join(scratchDir('elsewhere'), 'work');
+    mkdirSync(elsewhere);
+    renameSync(dir, join(home, 'moved'));
+    symlinkSync(elsewhere, dir);
+    const r = await qvol('vm', 'start', 'work');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`Refusing to use '${dir}': it is a symbolic link`);
+    unlinkSync(dir);
+  });
+
+  it('a link removed again leaves a VM that works', async () => {
+    const dirty = join(vmDir('appvms', 'work'), 'volatile-dirty.img');
+    plant(dirty);
+    expect((await qvol('vm', 'start', 'work')).code).toBe(1);
+    rmSync(dirty);
+    await ok('vm', 'start', 'work');
+    await ok('vm', 'stop', 'work');
+    expectVictimIntact();
+  });
+});
