@@ -12,6 +12,7 @@ import { validateName } from '../model/names.js';
 import type { Pool } from '../model/pool.js';
 import type { Volume } from '../model/volume.js';
 import { qvolHome } from './home.js';
+import { checkPoolDirectory } from './pool-placement.js';
 import { Registry } from './registry.js';
 import { RunningMarkers } from './running.js';
 import type { VmClass, VmRecord } from './state.js';
@@ -82,6 +83,11 @@ export class QvolApp {
   async addPool(options: Record<string, string | number | boolean>): Promise<Pool> {
     validateName('pool', String(options.name ?? ''));
     const pool = createPool(options, this.registry.drivers);
+    const dir = pool.config.dir_path;
+    if (typeof dir === 'string') {
+      const others = [...this.pools.values()].flatMap((p) => (typeof p.config.dir_path === 'string' ? [{ name: p.name, dir: p.config.dir_path }] : []));
+      await checkPoolDirectory(pool.name, dir, others);
+    }
     await pool.setup();
     await this.registry.addPool(pool);
     return pool;

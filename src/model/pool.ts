@@ -3,7 +3,7 @@
  * volumes with a default `revisions_to_keep` and `ephemeral_volatile`. A driver subclasses
  * it; the app layer keeps the pools and their configs.
  */
-import { NotImplementedError, QvolError } from '../errors/index.js';
+import { NotImplementedError, QubesValueError, QvolError } from '../errors/index.js';
 import { validateName } from './names.js';
 import { parseBoolStrict } from './parse-bool.js';
 import type { Volume, VolumeInit } from './volume.js';
@@ -45,6 +45,9 @@ export abstract class Pool {
   constructor(options: PoolOptions) {
     this.name = validateName('pool', options.name);
     this.revisionsToKeep = Number(options.revisions_to_keep ?? 1);
+    if (!Number.isInteger(this.revisionsToKeep) || this.revisionsToKeep < -1) {
+      throw new QubesValueError(`Invalid revisions_to_keep '${String(options.revisions_to_keep)}' for pool ${options.name}: use a whole number, -1 (no snapshots) or more.`);
+    }
     this.ephemeralVolatile = parseBoolStrict(options.ephemeral_volatile ?? false);
   }
 

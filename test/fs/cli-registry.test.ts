@@ -111,6 +111,30 @@ describe('qvol registry verbs', () => {
     expect(Object.hasOwn(JSON.parse(stateText()).vms, 'constructor')).toBe(false);
   });
 
+  it('refuses a pool directory that is /, overlaps another pool, or that other users can change', async () => {
+    await json('vm', 'create', '--class', 'standalone', 'solo'); // makes the pool "default"
+    const before = stateText();
+    const defaultDir = join(home, 'pools', 'default');
+    const open = join(home, 'open');
+    mkdirSync(join(open, 'pool'), { recursive: true });
+    chmodSync(open, 0o777);
+    const cases: Array<[string, string]> = [
+      ['/', "cannot live in '/'"],
+      [join(defaultDir, 'inner'), `overlaps '${defaultDir}' of pool default`],
+      [home, `overlaps '${defaultDir}' of pool default`],
+      ...(process.getuid?.() === 0 ? [[join(open, 'pool'), 'other users can write to it'] as [string, string]] : []),
+    ];
+    for (const [dir, message] of cases) {
+      const r = await qvol('pool', 'add', 'p2', 'file-reflink', '-o', `dir_path=${dir}`, '-o', 'setup_check=False');
+      expect(r.code, dir).toBe(1);
+      expect(r.err).toContain(message);
+    }
+    const bad = await qvol('pool', 'add', 'p2', 'file-reflink', '-o', `dir_path=${join(home, 'p2')}`, '-o', 'revisions_to_keep=lots');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain("Invalid revisions_to_keep 'lots'");
+    expect(stateText()).toBe(before);
+  });
+
   describe('refuses, changing nothing', () => {
     beforeEach(async () => {
       await json('vm', 'create', '--class', 'template', 'debian');
