@@ -183,13 +183,25 @@ export class VmStorage {
     await this.withVms([name], () => this.stopLocked(name));
   }
 
+  /**
+   * Stops every volume even when one fails, so that a stop commits or discards all it can
+   * and says exactly which volumes it did not stop (those stay marked running).
+   */
   private async stopLocked(name: string): Promise<void> {
     const volumes = [...this.registry.volumesOf(name).values()];
     const results = await Promise.allSettled(volumes.map((v) => v.stop()));
-    await this.markers.clear(volumes.filter((_, i) => results[i]!.status === 'fulfilled'));
+    const stopped = volumes.filter((_, i) => results[i]!.status === 'fulfilled');
+    await this.markers.clear(stopped);
     await this.registry.saveVm(name);
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    const failures = volumes.flatMap((v, i) => {
+      const r = results[i]!;
+      return r.status === 'rejected' ? [{ volume: v.name, error: r.reason as unknown }] : [];
+    });
+    if (failures.length === 0) return;
+    if (failures.length === volumes.length && failures.length === 1) throw failures[0]!.error;
+    const why = failures.map((f) => `${f.volume}: ${(f.error instanceof Error ? f.error.message : String(f.error)).replace(/\.$/, '')}`).join('; ');
+    const done = stopped.length > 0 ? ` ${stopped.map((v) => v.name).join(', ')} stopped (committed or discarded).` : '';
+    throw new QubesVMError(name, `VM ${name} did not stop whole: ${why}.${done} Fix that and run qvol vm stop ${name} again.`, { cause: failures[0]!.error });
   }
 
   async removeVm(name: string): Promise<void> {

@@ -158,8 +158,9 @@ async function exportRawFile(volume: Volume, path: string, options: ExportOption
   const started = process.hrtime.bigint();
   const from = await volume.export();
   try {
+    // No size of ours: the export's own (the committed state's), not a running VM's
+    // resized one.
     return copySummary(await copyVolume(from, path, {
-      size: volume.size,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     }), started, 'whole');

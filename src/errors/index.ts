@@ -121,8 +121,8 @@ export class QubesVMNotHaltedError extends QvolError {
 
 /** A VM-level storage failure (Qubes `QubesVMError`). */
 export class QubesVMError extends QvolError {
-  constructor(vm: string, message: string) {
-    super('VM_ERROR', message, { path: vm });
+  constructor(vm: string, message: string, options: { cause?: unknown } = {}) {
+    super('VM_ERROR', message, { path: vm, ...options });
   }
 }
 

@@ -94,6 +94,17 @@ describe('qvol registry verbs', () => {
     }
   });
 
+  it('exports a running VM resized online at its committed size, with its committed data', async () => {
+    await json('vm', 'create', '--class', 'standalone', 'solo');
+    await json('vm', 'start', 'solo');
+    await json('volume', 'resize', 'solo:private', '3G');
+    const file = join(home, 'committed.img');
+    await json('volume', 'export', 'solo:private', '-o', file);
+    expect(statSync(file).size).toBe(2 * 2 ** 30);
+    await json('vm', 'stop', 'solo');
+    expect((await json('volume', 'info', 'solo:private')).size).toBe(3 * 2 ** 30);
+  });
+
   it('treats names that are JavaScript object members as names', async () => {
     for (const name of ['constructor', 'toString', 'valueOf', 'hasOwnProperty']) {
       await json('vm', 'create', '--class', 'standalone', name);

@@ -134,6 +134,19 @@ describe('crash injection (SIGKILL after every durable step)', () => {
     expect(h.committed()).toContain('OLD');
   });
 
+  it('power loss while running: an import is refused with the fix, and the uncommitted state is kept', () => {
+    const h = powerLossWhileRunning();
+    const file = join(h.home, 'new.img');
+    writeFileSync(file, Buffer.alloc(4096));
+    const r = h.qvol(['volume', 'import', 'debian:root', '-i', file]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('Cannot import data to dirty volume vm-templates/debian/root, stop the qube first');
+    h.ok('vm', 'stop', 'debian');
+    expect(h.read('root.img')).toBe('UNSAVED');
+    h.ok('volume', 'import', 'debian:root', '-i', file);
+    expect(h.read('root.img')).toBe('');
+  });
+
   it('recover commits what a crash before a reboot left', () => {
     const h = powerLossWhileRunning();
     h.ok('recover');

@@ -4,7 +4,7 @@
  * truncate, rename, export or hand to a VM what it points at. Each refusal names the path,
  * and the file the link points at is as it was.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -20,6 +20,13 @@ async function qvol(...args: string[]): Promise<{ code: number; err: string }> {
   const sink = (into: string[]) => new Writable({ write(c, _e, cb) { into.push(String(c)); cb(); } });
   const code = await runCli(args, { stdout: sink([]), stderr: sink(err) });
   return { code, err: err.join('') };
+}
+
+async function qvolJson(...args: string[]): Promise<{ code: number; json: { committed: string[]; failed: unknown[] } }> {
+  const out: string[] = [];
+  const sink = (into: string[]) => new Writable({ write(c, _e, cb) { into.push(String(c)); cb(); } });
+  const code = await runCli([...args, '--json'], { stdout: sink(out), stderr: sink([]) });
+  return { code, json: JSON.parse(out.join('').split('\n}\n')[0] + '\n}') };
 }
 
 async function ok(...args: string[]): Promise<void> {
@@ -69,6 +76,8 @@ describe('planted symbolic links', () => {
     expect(resize.err).toContain('symbolic link');
     const stop = await qvol('vm', 'stop', 'work');
     expect(stop.code).toBe(1);
+    expect(stop.err).toContain('VM work did not stop whole: private: Refusing to use');
+    expect(stop.err).toContain('root, volatile stopped');
     expectVictimIntact();
     expect(statSync(join(vmDir('appvms', 'work'), 'private.img')).isFile()).toBe(true);
   });
@@ -95,6 +104,19 @@ describe('planted symbolic links', () => {
     expect(r.code).toBe(1);
     expect(r.err).toContain(`Refusing to use '${dir}': it is a symbolic link`);
     unlinkSync(dir);
+  });
+
+  it('recover goes past a VM that fails, commits the others and reports every failure', async () => {
+    await ok('vm', 'create', '--class', 'standalone', 'solo');
+    for (const vm of ['work', 'solo']) await ok('vm', 'start', vm);
+    // The host loses power: markers of another boot, the dirty images stay.
+    for (const f of readdirSync(join(home, 'run'))) writeFileSync(join(home, 'run', f), 'another-boot\n');
+    plant(join(vmDir('appvms', 'work'), 'private-dirty.img'));
+    const r = await qvolJson('recover');
+    expect(r.code).toBe(1);
+    expect(r.json.committed).toEqual(['solo']);
+    expect(r.json.failed).toEqual([{ vm: 'work', code: 'VM_ERROR', path: 'work', message: expect.stringContaining('VM work did not stop whole: private: Refusing to use') }]);
+    expectVictimIntact();
   });
 
   it('a link removed again leaves a VM that works', async () => {

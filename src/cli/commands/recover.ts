@@ -10,7 +10,10 @@ export function recoverCommand(io: CliIo): Command {
     .option('--json', 'print the result as JSON')
     .action(async (flags: { json?: boolean }) => {
       const r = await openApp(io, (app) => app.recover());
-      const failed = r.failed.map(({ vm, error }) => ({ vm, ...errorRecord(error) }));
+      const failed = r.failed.map(({ vm, error }) => {
+        const { code, message, path } = errorRecord(error);
+        return { vm, code, message, ...(path === undefined ? {} : { path }) };
+      });
       if (flags.json) printJson(io, { committed: r.committed, removed: r.removed, failed });
       else {
         const lines = [
