@@ -14,6 +14,23 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+// Ctrl-C, SIGTERM and SIGHUP abort the command: a copy, export or import stops at its next
+// buffer and removes what it made, a short verb finishes its durable step. The exit status
+// is then 128 + the signal's number, as a shell reports it. A second signal, or a command
+// still running five seconds later, ends the process at once.
+const controller = new AbortController();
+let caught: NodeJS.Signals | undefined;
+const { exitStatusOfSignal, CancelledError } = await import('../errors/index.js');
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    if (caught) process.exit(exitStatusOfSignal(caught));
+    caught = signal;
+    controller.abort(new CancelledError(`Stopped by ${signal}: nothing was left half done.`));
+    setTimeout(() => process.exit(exitStatusOfSignal(signal)), 5000).unref();
+  });
+}
+
 // Imported after the cache is on, so that the program's modules come from it.
 const { runCli } = await import('./program.js');
-process.exitCode = await runCli(process.argv.slice(2));
+const status = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: controller.signal });
+process.exitCode = caught ? exitStatusOfSignal(caught) : status;

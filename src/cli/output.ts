@@ -9,6 +9,8 @@ import { isSystemError } from '../native/errors.js';
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  /** Aborted when the command is to stop (Ctrl-C, SIGTERM, SIGHUP): long verbs pass it on. */
+  signal?: AbortSignal;
 }
 
 export interface OutputOptions {

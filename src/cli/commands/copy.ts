@@ -56,6 +56,7 @@ export function copyCommand(io: CliIo): Command {
         ...(flags.size === undefined ? {} : { size: parseSize(flags.size, '--size') }),
         targetIsZero: flags.targetIsZero === true,
         onProgress: (p) => bar.update(p),
+        ...(io.signal ? { signal: io.signal } : {}),
       }).finally(() => bar.done());
       if (flags.json) printJson(io, result);
       else io.stdout.write(summary(result));

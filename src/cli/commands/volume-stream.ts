@@ -83,6 +83,7 @@ export function exportCommand(io: CliIo): Command {
       const to: TransferEnd = toStdout ? { fd: 1, name: 'standard output' } : { path: flags.output! };
       const result = await openApp(io, (app) => app.exportVolume(vm, name, {
         format: flags.format, to, crc: flags.crc, onProgress: bar.update, overwriteDevice: flags.force === true,
+        ...(io.signal ? { signal: io.signal } : {}),
         ...(flags.since === undefined ? {} : { since: flags.since }), ...(flags.revision === undefined ? {} : { revision: flags.revision }),
       })).finally(() => bar.done());
       report(io, toStdout, flags.json, { volume: ref, ...result }, describe(ref, 'exported', result));
@@ -126,6 +127,7 @@ export function importCommand(io: CliIo, volumeSize: (text: string) => number): 
       const from: TransferEnd = fromStdin ? { fd: 0, name: 'standard input' } : { path: flags.input! };
       const result = await openApp(io, (app) => app.importVolume(vm, name, {
         format: flags.format, from, ...(size === undefined ? {} : { size }), incremental: flags.incremental === true, onProgress: bar.update,
+        ...(io.signal ? { signal: io.signal } : {}),
       })).finally(() => bar.done());
       report(io, false, flags.json, { volume: ref, ...result }, describe(ref, 'imported', result));
     });
