@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common.h"
+#include "sys/job_control.h"
 #include "sys/stream_export.h"
 
 namespace qvol {
@@ -56,6 +57,7 @@ class JobWorker : public Napi::AsyncProgressWorker<PhaseEvent> {
   };
 
   void Execute(const ExecutionProgress& progress) override {
+    sys::CancelScope cancel_scope(cancel_);  // the stream helpers' waits look at it
     Sink sink(progress);
     if (Work(on_progress_.IsEmpty() ? nullptr : &sink) < 0) SetError("job failed");
   }

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "errors.h"
+#include "job_control.h"
 
 namespace qvol::sys {
 
@@ -33,11 +34,20 @@ const uint8_t* zero_pages() {
   return pages;
 }
 
-// Waits until a non-blocking fd is ready; 0 or -errno.
+// How long a wait sleeps before it looks at the job's cancel flag again.
+constexpr int kCancelPollMs = 100;
+
+// Waits until `fd` is ready (or hung up, which the next call reports), looking at the job's
+// cancel flag every kCancelPollMs: 0, -ECANCELED, or -errno. No wait here is unbounded
+// while a job can be cancelled.
 int wait_ready(int fd, short events) {
   struct pollfd p = {fd, events, 0};
-  int r = retry_eintr([&] { return poll(&p, 1, -1); });
-  return r < 0 ? r : 0;
+  for (;;) {
+    int r = retry_eintr([&] { return poll(&p, 1, kCancelPollMs); });
+    if (r < 0) return r;
+    if (r > 0) return 0;
+    if (cancel_requested()) return -ECANCELED;
+  }
 }
 
 // Runs an I/O call on `fd` until it is not EINTR, waiting with poll on EAGAIN (an
@@ -55,6 +65,11 @@ ssize_t retry_io(int fd, short events, F&& call) {
 }
 
 }  // namespace
+
+const int32_t*& current_cancel() {
+  thread_local const int32_t* cancel = nullptr;
+  return cancel;
+}
 
 const char* out_method_name(OutMethod m) {
   switch (m) {
@@ -85,6 +100,9 @@ int grow_pipe(int fd, int want) {
 ssize_t read_full(int fd, uint8_t* buf, size_t n) {
   size_t got = 0;
   while (got < n) {
+    // Readable first: a blocking pipe whose writer went quiet must not hold us in read().
+    int w = wait_ready(fd, POLLIN);
+    if (w < 0) return w;
     ssize_t r = retry_io(fd, POLLIN, [&] { return read(fd, buf + got, n - got); });
     if (r < 0) return r;
     if (r == 0) break;
@@ -141,7 +159,8 @@ int StreamOut::put_zeros(uint64_t n) {
     size_t step = n < kZeroRun ? static_cast<size_t>(n) : kZeroRun;
     if (pipe_ && !(disable_ & kCapVmsplice)) {
       struct iovec iov = {const_cast<uint8_t*>(zeros), step};
-      ssize_t w = retry_io(fd_, POLLOUT, [&] { return vmsplice(fd_, &iov, 1, 0); });
+      // NONBLOCK: a full pipe is EAGAIN and a bounded wait, not a block.
+      ssize_t w = retry_io(fd_, POLLOUT, [&] { return vmsplice(fd_, &iov, 1, SPLICE_F_NONBLOCK); });
       if (w < 0) {
         if (!is_unsupported(static_cast<int>(w), Unsupported::kRange))
           return fail(static_cast<int>(w), "vmsplice");
@@ -192,7 +211,8 @@ int StreamOut::put_file(int src, uint64_t off, uint64_t n) {
     if (pipe_ && !(disable_ & kCapSplice)) {
       w = retry_io(fd_, POLLOUT, [&] {
         loff_t pos = static_cast<loff_t>(off);
-        return splice(src, &pos, fd_, nullptr, step, SPLICE_F_MOVE | SPLICE_F_MORE);
+        return splice(src, &pos, fd_, nullptr, step,
+                      SPLICE_F_MOVE | SPLICE_F_MORE | SPLICE_F_NONBLOCK);
       });
       m = OutMethod::kSplice;
     } else if (sendfile_ok_ && !(disable_ & kCapSendfile)) {

@@ -13,7 +13,9 @@ uint64_t now_ns();  // CLOCK_MONOTONIC (sparse_writer.cc)
 class JobControl {
  public:
   explicit JobControl(const int32_t* cancel) : cancel_(cancel), last_ns_(now_ns()) {}
-  bool cancelled() const { return cancel_ != nullptr && __atomic_load_n(cancel_, __ATOMIC_RELAXED) != 0; }
+  bool cancelled() const {
+    return cancel_ != nullptr && __atomic_load_n(cancel_, __ATOMIC_RELAXED) != 0;
+  }
   // True when a progress report is due (and restarts the interval).
   bool report_due() {
     uint64_t t = now_ns();
@@ -27,6 +29,29 @@ class JobControl {
   const int32_t* cancel_;
   uint64_t last_ns_;
 };
+
+// The cancel flag of the job running on this thread, for the waits deep in the stream
+// helpers (fd_stream.cc) that have no JobControl at hand: set by a CancelScope for the
+// job's duration.
+const int32_t*& current_cancel();
+
+class CancelScope {
+ public:
+  explicit CancelScope(const int32_t* cancel) : previous_(current_cancel()) {
+    current_cancel() = cancel;
+  }
+  ~CancelScope() { current_cancel() = previous_; }
+  CancelScope(const CancelScope&) = delete;
+  CancelScope& operator=(const CancelScope&) = delete;
+
+ private:
+  const int32_t* previous_;
+};
+
+inline bool cancel_requested() {
+  const int32_t* c = current_cancel();
+  return c != nullptr && __atomic_load_n(c, __ATOMIC_RELAXED) != 0;
+}
 
 // A volume end is a regular file or a block device: 0 with *block set, or -errno
 // (-EINVAL for anything else).
