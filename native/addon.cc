@@ -15,7 +15,8 @@ void InitZero(Napi::Env env, Napi::Object exports);
 
 namespace {
 Napi::Value SetErrorClassSync(const Napi::CallbackInfo& info) {
-  if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "Expected a class for SystemError");
+  if (!info[0].IsFunction())
+    throw Napi::TypeError::New(info.Env(), "Expected a class for SystemError");
   SetErrorClass(info.Env(), info[0].As<Napi::Function>());
   return info.Env().Undefined();
 }

@@ -1,8 +1,9 @@
 // blockGeometrySync(fd): size and sector sizes of a block device. O(1) ioctls, so sync.
+#include "sys/blkdev.h"
+
 #include <napi.h>
 
 #include "common.h"
-#include "sys/blkdev.h"
 
 namespace qvol {
 
@@ -22,7 +23,8 @@ Napi::Value BlockGeometrySync(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitBlkdev(Napi::Env env, Napi::Object exports) {
-  exports.Set("blockGeometrySync", Napi::Function::New(env, BlockGeometrySync, "blockGeometrySync"));
+  exports.Set("blockGeometrySync",
+              Napi::Function::New(env, BlockGeometrySync, "blockGeometrySync"));
 }
 
 }  // namespace qvol

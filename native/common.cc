@@ -22,12 +22,11 @@ uint64_t ToU64(Napi::Env env, Napi::Value v, const char* name) {
     if (!lossless) throw Napi::RangeError::New(env, std::string("Expected a u64 for ") + name);
     return out;
   }
-  if (!v.IsNumber())
-    throw Napi::TypeError::New(env, std::string("Expected a number for ") + name);
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("Expected a number for ") + name);
   double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= 0) || d > kMaxSafe || std::floor(d) != d)
-    throw Napi::RangeError::New(env, std::string("Expected a non-negative safe integer for ") +
-                                         name);
+    throw Napi::RangeError::New(env,
+                                std::string("Expected a non-negative safe integer for ") + name);
   return static_cast<uint64_t>(d);
 }
 }  // namespace
@@ -73,9 +72,11 @@ Napi::Error MakeSystemError(Napi::Env env, int neg_errno, const std::string& sys
 
 int RequireFd(const Napi::CallbackInfo& info, size_t i, const char* name) {
   Napi::Value v = info[i];
-  if (!v.IsNumber()) throw Napi::TypeError::New(info.Env(), std::string("Expected a file descriptor for ") + name);
+  if (!v.IsNumber())
+    throw Napi::TypeError::New(info.Env(), std::string("Expected a file descriptor for ") + name);
   int fd = v.As<Napi::Number>().Int32Value();
-  if (fd < 0) throw Napi::RangeError::New(info.Env(), std::string("Expected a file descriptor for ") + name);
+  if (fd < 0)
+    throw Napi::RangeError::New(info.Env(), std::string("Expected a file descriptor for ") + name);
   return fd;
 }
 

@@ -23,10 +23,14 @@ sys::Mode ModeProperty(Napi::Object opts, const char* name) {
 
 const char* MethodName(sys::Method m) {
   switch (m) {
-    case sys::Method::kClone: return "clone";
-    case sys::Method::kCopyRange: return "copy_file_range";
-    case sys::Method::kReadWrite: return "readwrite";
-    default: return "none";
+    case sys::Method::kClone:
+      return "clone";
+    case sys::Method::kCopyRange:
+      return "copy_file_range";
+    case sys::Method::kReadWrite:
+      return "readwrite";
+    default:
+      return "none";
   }
 }
 
@@ -34,8 +38,12 @@ class CopyWorker : public JobWorker {
  public:
   CopyWorker(Napi::Env env, int src, int dst, const sys::CopyOptions& opts, std::string src_path,
              std::string dst_path)
-      : JobWorker(env, "qvol.copyFile"), src_(src), dst_(dst), opts_(opts),
-        src_path_(std::move(src_path)), dst_path_(std::move(dst_path)) {}
+      : JobWorker(env, "qvol.copyFile"),
+        src_(src),
+        dst_(dst),
+        opts_(opts),
+        src_path_(std::move(src_path)),
+        dst_path_(std::move(dst_path)) {}
 
  private:
   // The copy engine reports (done, total); the worker speaks in phases.
@@ -99,7 +107,7 @@ Napi::Value CopyFile(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(env, "Expected a multiple of 4096 up to 64 MiB for bufferSize");
   opts.buffer_size = static_cast<uint32_t>(buf);
   auto* worker = new CopyWorker(env, src, dst, opts, StringProperty(o, "srcPath"),
-                               StringProperty(o, "dstPath"));
+                                StringProperty(o, "dstPath"));
   return worker->Start(info[3], o.Get("cancel"));
 }
 

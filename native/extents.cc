@@ -1,12 +1,13 @@
 // mapExtents(fd, offset, length) and fiemap(fd): where a file's data is, as seen by
 // SEEK_DATA/SEEK_HOLE (what the copy engine uses) and by FIEMAP (diagnostics: shared and
 // unwritten extents).
+#include "sys/extents.h"
+
 #include <napi.h>
 
 #include <vector>
 
 #include "common.h"
-#include "sys/extents.h"
 #include "worker.h"
 
 namespace qvol {

@@ -17,8 +17,12 @@ Napi::Value FlockSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = RequireFd(info, 0, "fd");
   std::string mode = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
-  int op = mode == "exclusive" ? LOCK_EX : mode == "shared" ? LOCK_SH : mode == "unlock" ? LOCK_UN : -1;
-  if (op < 0) throw Napi::TypeError::New(env, "Expected 'exclusive', 'shared' or 'unlock' for mode");
+  int op = mode == "exclusive" ? LOCK_EX
+           : mode == "shared"  ? LOCK_SH
+           : mode == "unlock"  ? LOCK_UN
+                               : -1;
+  if (op < 0)
+    throw Napi::TypeError::New(env, "Expected 'exclusive', 'shared' or 'unlock' for mode");
   int r = sys::retry_eintr([&] { return flock(fd, op | LOCK_NB); });
   if (r == -EWOULDBLOCK) return Napi::Boolean::New(env, false);
   if (r < 0) throw MakeSystemError(env, r, "flock");

@@ -1,5 +1,7 @@
 // isZeroSync(buffer, impl?) and zeroScanRateSync(bytes, rounds, impl): the zero check the
 // copy engine uses, exposed for tests and for the benchmark that compares implementations.
+#include "sys/zero.h"
+
 #include <napi.h>
 #include <time.h>
 
@@ -8,7 +10,6 @@
 #include <string>
 
 #include "common.h"
-#include "sys/zero.h"
 
 namespace qvol {
 
@@ -20,13 +21,15 @@ sys::ZeroScan ImplArg(const Napi::CallbackInfo& info, size_t i) {
   if (v == "avx2") return sys::ZeroScan::kAvx2;
   if (v == "memeqzero") return sys::ZeroScan::kMemeqzero;
   if (v == "auto") return sys::ZeroScan::kAuto;
-  throw Napi::TypeError::New(info.Env(), "Expected 'auto', 'avx2' or 'memeqzero' for impl but received '" + v + "'");
+  throw Napi::TypeError::New(
+      info.Env(), "Expected 'auto', 'avx2' or 'memeqzero' for impl but received '" + v + "'");
 }
 
 Napi::Value IsZeroSync(const Napi::CallbackInfo& info) {
   if (!info[0].IsBuffer()) throw Napi::TypeError::New(info.Env(), "Expected a Buffer for buffer");
   auto buf = info[0].As<Napi::Buffer<uint8_t>>();
-  return Napi::Boolean::New(info.Env(), sys::is_zero_with(ImplArg(info, 1), buf.Data(), buf.Length()));
+  return Napi::Boolean::New(info.Env(),
+                            sys::is_zero_with(ImplArg(info, 1), buf.Data(), buf.Length()));
 }
 
 // Scans a zeroed buffer of `bytes` (all of it, as zero blocks are the worst case) `rounds`
@@ -47,7 +50,8 @@ Napi::Value ZeroScanRateSync(const Napi::CallbackInfo& info) {
       zero_blocks += sys::is_zero_with(impl, buf.get() + off, 4096);
   clock_gettime(CLOCK_MONOTONIC, &b);
   double secs = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
-  if (zero_blocks != rounds * (bytes / 4096)) throw Napi::Error::New(info.Env(), "zero scan is wrong");
+  if (zero_blocks != rounds * (bytes / 4096))
+    throw Napi::Error::New(info.Env(), "zero scan is wrong");
   return Napi::Number::New(info.Env(), static_cast<double>(bytes * rounds) / secs);
 }
 

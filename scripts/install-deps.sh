@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, the tools the tests and benchmarks use: filesystems to
 # test on (btrfs, XFS, ext4), loop devices, the Android sparse tools that check our sparse
-# streams (simg2img, img2simg), and the peers we measure against (qemu-img, pv).
+# streams (simg2img, img2simg), the peers we measure against (qemu-img, pv), and
+# clang-format for `npm run lint`.
 # Does nothing for what is already there; needs root for anything missing.
 set -euo pipefail
 declare -A PACKAGE=(
   [mkfs.btrfs]=btrfs-progs [mkfs.xfs]=xfsprogs [mkfs.ext4]=e2fsprogs
   [losetup]=mount [findmnt]=util-linux [qemu-img]=qemu-utils [cmp]=diffutils
   [simg2img]=android-sdk-libsparse-utils [img2simg]=android-sdk-libsparse-utils [pv]=pv
+  [clang-format]=clang-format
 )
 missing=()
 for tool in "${!PACKAGE[@]}"; do

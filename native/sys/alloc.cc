@@ -2,10 +2,11 @@
 
 #include <fcntl.h>
 #include <linux/falloc.h>
-#include <cstddef>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+
+#include <cstddef>
 
 #include "errors.h"
 
@@ -13,9 +14,8 @@ namespace qvol::sys {
 
 namespace {
 int do_fallocate(int fd, int mode, uint64_t off, uint64_t len) {
-  int r = retry_eintr([&] {
-    return fallocate(fd, mode, static_cast<off_t>(off), static_cast<off_t>(len));
-  });
+  int r = retry_eintr(
+      [&] { return fallocate(fd, mode, static_cast<off_t>(off), static_cast<off_t>(len)); });
   return r < 0 ? r : 0;
 }
 

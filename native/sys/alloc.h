@@ -18,16 +18,16 @@ int write_zeros(int fd, uint64_t off, uint64_t len, const void* zeros, uint64_t 
 
 // The rung used to make a range read back as zeros; see zero_out().
 enum ZeroRung : uint32_t {
-  kRungPunch = 1u << 0,    // fallocate PUNCH_HOLE: deallocates; on a bdev, unmap-with-zeroes
-  kRungZeroout = 1u << 1,  // BLKZEROOUT, block devices only
+  kRungPunch = 1u << 0,      // fallocate PUNCH_HOLE: deallocates; on a bdev, unmap-with-zeroes
+  kRungZeroout = 1u << 1,    // BLKZEROOUT, block devices only
   kRungZeroRange = 1u << 2,  // fallocate ZERO_RANGE, files
-  kRungWrite = 1u << 3,    // plain writes of zeros
+  kRungWrite = 1u << 3,      // plain writes of zeros
 };
 
 // Makes [off, off+len) read back as zeros, trying the rungs in order and skipping those in
-// *disabled; a rung that reports "unsupported" (is_unsupported kRange) is added to *disabled so the next call skips
-// it (QEMU's has_write_zeroes). `unmap` allows deallocating rungs (punch). Sets *used to the
-// rung that worked. Returns 0 or -errno from the last rung tried.
+// *disabled; a rung that reports "unsupported" (is_unsupported kRange) is added to *disabled so the
+// next call skips it (QEMU's has_write_zeroes). `unmap` allows deallocating rungs (punch). Sets
+// *used to the rung that worked. Returns 0 or -errno from the last rung tried.
 int zero_out(int fd, uint64_t off, uint64_t len, bool is_block, bool unmap, uint32_t* disabled,
              uint32_t* used, const void* zeros, uint64_t zeros_len);
 

@@ -1,8 +1,9 @@
 #include "blkdev.h"
 
-#include <cstddef>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+
+#include <cstddef>
 
 #include "errors.h"
 

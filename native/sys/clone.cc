@@ -1,11 +1,11 @@
 #include "clone.h"
 
-#include <cstddef>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstddef>
 
 #include "errors.h"
 
@@ -31,8 +31,7 @@ int clone_range(int dst_fd, int src_fd, uint64_t src_off, uint64_t dst_off, uint
   return r < 0 ? r : 0;
 }
 
-ssize_t copy_range_once(int src_fd, uint64_t src_off, int dst_fd, uint64_t dst_off,
-                        uint64_t len) {
+ssize_t copy_range_once(int src_fd, uint64_t src_off, int dst_fd, uint64_t dst_off, uint64_t len) {
   if (g_copy_range_nosys.load(std::memory_order_relaxed)) return -ENOSYS;
   loff_t in = static_cast<loff_t>(src_off);
   loff_t out = static_cast<loff_t>(dst_off);

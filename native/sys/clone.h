@@ -1,8 +1,9 @@
 // Copy offload: FICLONE, FICLONERANGE and copy_file_range. Each returns -errno as the kernel
 // said it; is_unsupported() (errors.h) tells which of those mean "take the next rung".
 #pragma once
-#include <cstdint>
 #include <sys/types.h>
+
+#include <cstdint>
 
 namespace qvol::sys {
 
@@ -16,8 +17,7 @@ int clone_range(int dst_fd, int src_fd, uint64_t src_off, uint64_t dst_off, uint
 // In-kernel copy of at most one call's worth (we cap each call at 1 GiB: glibc 2.41/2.42
 // could corrupt data above 2 GiB, sourceware PR33245). Returns bytes copied (0 = source EOF)
 // or -errno. ENOSYS is remembered for the life of the process, as libuv does.
-ssize_t copy_range_once(int src_fd, uint64_t src_off, int dst_fd, uint64_t dst_off,
-                        uint64_t len);
+ssize_t copy_range_once(int src_fd, uint64_t src_off, int dst_fd, uint64_t dst_off, uint64_t len);
 
 constexpr uint64_t kMaxCopyRangeChunk = 1ull << 30;
 

@@ -139,8 +139,7 @@ int CopyJob::read_write_extent(uint64_t begin, uint64_t end) {
   uint64_t pos = begin;
   while (pos < end) {
     uint64_t want = end - pos < o_.buffer_size ? end - pos : o_.buffer_size;
-    ssize_t n = retry_eintr(
-        [&] { return pread(src_, buf_.get(), want, static_cast<off_t>(pos)); });
+    ssize_t n = retry_eintr([&] { return pread(src_, buf_.get(), want, static_cast<off_t>(pos)); });
     if (n < 0) return fail(static_cast<int>(n), "read", false);
     if (n == 0) return out_->add_hole(pos, end);  // the source shrank while we copied: zeros
     s_.bytes_read += static_cast<uint64_t>(n);
@@ -233,8 +232,8 @@ int CopyJob::copy_all() {
 
 }  // namespace
 
-int run_copy(int src_fd, int dst_fd, const CopyOptions& opts, CopyStats* stats,
-             CopyFailure* fail, CopyProgress* progress) {
+int run_copy(int src_fd, int dst_fd, const CopyOptions& opts, CopyStats* stats, CopyFailure* fail,
+             CopyProgress* progress) {
   return CopyJob(src_fd, dst_fd, opts, stats, fail, progress).run();
 }
 

@@ -15,7 +15,7 @@ enum CapBit : uint32_t {
   kCapClone = 1u << 0,
   kCapCopyRange = 1u << 1,
   kCapSeekHole = 1u << 2,
-  kCapPunch = 1u << 3,       // shifted ZeroRung bits (alloc.h): kRungPunch << 3
+  kCapPunch = 1u << 3,  // shifted ZeroRung bits (alloc.h): kRungPunch << 3
   kCapZeroout = 1u << 4,
   kCapZeroRange = 1u << 5,
   kCapEarlyWriteback = 1u << 6,
@@ -24,9 +24,9 @@ enum CapBit : uint32_t {
 constexpr unsigned kZeroRungShift = 3;
 
 struct CopyOptions {
-  uint64_t length = 0;       // bytes of the source to copy, from offset 0
-  uint64_t target_size = 0;  // a file target is truncated to this; on a block device
-                             // [length, target_size) is made to read back as zeros
+  uint64_t length = 0;             // bytes of the source to copy, from offset 0
+  uint64_t target_size = 0;        // a file target is truncated to this; on a block device
+                                   // [length, target_size) is made to read back as zeros
   bool target_known_zero = false;  // the target already reads zero everywhere (new file)
   Mode reflink = Mode::kAuto;      // always: fail rather than copy; never: no clone, and
                                    // no copy_file_range either (it may clone implicitly)
@@ -34,8 +34,8 @@ struct CopyOptions {
                                    // us; always: also scan copy_file_range data; never: no holes
   uint32_t disable = 0;            // CapBit mask
   uint32_t buffer_size = 1u << 20;
-  bool sync = true;                // fsync the target before returning
-  bool copy_mtime = false;         // give the target the source's mtime (ns), atime = mtime
+  bool sync = true;                 // fsync the target before returning
+  bool copy_mtime = false;          // give the target the source's mtime (ns), atime = mtime
   const int32_t* cancel = nullptr;  // set non-zero (from another thread) to stop with ECANCELED
 };
 
@@ -51,9 +51,9 @@ struct CopyStats {
 };
 
 struct CopyFailure {
-  int err = 0;                  // -errno
+  int err = 0;  // -errno
   const char* syscall = "";
-  bool on_target = false;       // which path to blame
+  bool on_target = false;  // which path to blame
 };
 
 class CopyProgress {
@@ -63,7 +63,7 @@ class CopyProgress {
 };
 
 // Returns 0, or -errno with *fail filled in. The target must be open for writing.
-int run_copy(int src_fd, int dst_fd, const CopyOptions& opts, CopyStats* stats,
-             CopyFailure* fail, CopyProgress* progress);
+int run_copy(int src_fd, int dst_fd, const CopyOptions& opts, CopyStats* stats, CopyFailure* fail,
+             CopyProgress* progress);
 
 }  // namespace qvol::sys

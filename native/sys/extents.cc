@@ -1,11 +1,11 @@
 #include "extents.h"
 
 #include <linux/fiemap.h>
-#include <cstddef>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdlib>
 #include <memory>
 
@@ -32,7 +32,7 @@ ExtentProbe probe_extent(int fd, uint64_t pos, uint64_t limit, bool seek_hole_di
     return {false, end < limit ? end : limit, true};
   }
   if (static_cast<uint64_t>(data) < pos) return {true, limit, false};  // a broken lseek
-  off_t hole = lseek(fd, static_cast<off_t>(pos), SEEK_HOLE);    // D1
+  off_t hole = lseek(fd, static_cast<off_t>(pos), SEEK_HOLE);          // D1
   if (hole < 0) {
     if (errno == ENXIO) return {false, limit, true};  // H3
     return {true, limit, false};                      // H4

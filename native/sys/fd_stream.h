@@ -4,8 +4,9 @@
 // plain read/write last. An fd that is O_NONBLOCK (Node leaves its stdio pipes so) is
 // waited on with poll, so callers see one blocking interface.
 #pragma once
-#include <cstdint>
 #include <sys/types.h>
+
+#include <cstdint>
 
 #include "sparse_writer.h"
 
@@ -36,7 +37,7 @@ class StreamOut {
   StreamOut(int fd, uint32_t disable);
   int init();
 
-  int put(const void* p, size_t n);                // framing: buffered
+  int put(const void* p, size_t n);                 // framing: buffered
   int put_zeros(uint64_t n);                        // n zero bytes
   int put_file(int src, uint64_t off, uint64_t n);  // bytes of a file or device
   int flush();

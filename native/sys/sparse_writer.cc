@@ -62,10 +62,9 @@ int SparseWriter::writeback(uint64_t written_to) {
   if (r < 0) return is_unsupported(r) ? 0 : fail(r, "sync_file_range");
   if (wb_started_ > wb_waited_) {
     r = retry_eintr([&] {
-      return sync_file_range(dst_, static_cast<off_t>(wb_waited_),
-                             static_cast<off_t>(wb_started_ - wb_waited_),
-                             SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                 SYNC_FILE_RANGE_WAIT_AFTER);
+      return sync_file_range(
+          dst_, static_cast<off_t>(wb_waited_), static_cast<off_t>(wb_started_ - wb_waited_),
+          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
     });
     if (r < 0) return fail(r, "sync_file_range");
     wb_waited_ = wb_started_;
@@ -132,8 +131,8 @@ int SparseWriter::zero_step(uint64_t begin, uint64_t end) {
   if (r == 0 && body_end > body_begin) {
     uint32_t rung = 0;
     bool unmap = o_.sparse != Mode::kNever;
-    r = zero_out(dst_, body_begin, body_end - body_begin, dst_block_, unmap, &zero_disabled_,
-                 &rung, zeros_.get(), o_.buffer_size);
+    r = zero_out(dst_, body_begin, body_end - body_begin, dst_block_, unmap, &zero_disabled_, &rung,
+                 zeros_.get(), o_.buffer_size);
     s_.zero_rungs |= rung;
     if (r < 0) return fail(r, rung == kRungWrite ? "write" : "fallocate");
   }

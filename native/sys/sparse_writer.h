@@ -42,8 +42,8 @@ struct WriterOptions {
 
 class SparseWriter {
  public:
-  SparseWriter(int dst, bool dst_block, const WriterOptions& o, CopyStats* stats,
-               CopyFailure* fail, Ticker* ticker);
+  SparseWriter(int dst, bool dst_block, const WriterOptions& o, CopyStats* stats, CopyFailure* fail,
+               Ticker* ticker);
   int init();  // allocates the zero buffer: 0 or -ENOMEM
 
   // Writes [off, off+n) from buf, turning its aligned all-zero 4 KiB blocks into holes.
@@ -55,7 +55,9 @@ class SparseWriter {
   // Makes the pending run real. Call before anything else writes the target.
   int flush_hole();
   // Where the job stands: the start of the pending zero run, else `fallback`.
-  uint64_t settled(uint64_t fallback) const { return hole_begin_ != hole_end_ ? hole_begin_ : fallback; }
+  uint64_t settled(uint64_t fallback) const {
+    return hole_begin_ != hole_end_ ? hole_begin_ : fallback;
+  }
   // Starts writeback up to `written_to` (see the .cc); public for in-kernel copies.
   int writeback(uint64_t written_to);
 

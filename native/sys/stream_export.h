@@ -20,12 +20,12 @@ struct ExportOptions {
 
 struct ExportStats {
   OutMethod method = OutMethod::kNone;  // the slowest rung that carried data
-  uint64_t bytes_out = 0;    // bytes written to the stream
-  uint64_t data_bytes = 0;   // volume bytes sent as data
-  uint64_t zero_bytes = 0;   // volume bytes sent as holes (sparse) or read from holes (raw)
-  uint64_t chunks = 0;       // sparse: chunks in the image
-  uint32_t crc = 0;          // sparse: CRC-32 of the image
-  int pipe_size = 0;         // the pipe's size after we grew it, 0 if not a pipe
+  uint64_t bytes_out = 0;               // bytes written to the stream
+  uint64_t data_bytes = 0;              // volume bytes sent as data
+  uint64_t zero_bytes = 0;  // volume bytes sent as holes (sparse) or read from holes (raw)
+  uint64_t chunks = 0;      // sparse: chunks in the image
+  uint32_t crc = 0;         // sparse: CRC-32 of the image
+  int pipe_size = 0;        // the pipe's size after we grew it, 0 if not a pipe
 };
 
 // Progress: phase 0 scans the volume (sparse only), phase 1 sends it.

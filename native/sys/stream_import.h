@@ -26,8 +26,8 @@ struct ImportOptions {
 };
 
 struct ImportStats {
-  CopyStats writer;         // bytes_written, bytes_skipped, holes, bytes_zeroed
-  uint64_t bytes_in = 0;    // bytes read from the stream (after the header)
+  CopyStats writer;       // bytes_written, bytes_skipped, holes, bytes_zeroed
+  uint64_t bytes_in = 0;  // bytes read from the stream (after the header)
   uint64_t chunks = 0;
   bool crc_checked = false;
   int pipe_size = 0;

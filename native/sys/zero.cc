@@ -59,9 +59,7 @@ bool is_zero_with(ZeroScan impl, const uint8_t* p, size_t n) {
   return memeqzero(p, n);
 }
 
-bool is_zero(const uint8_t* p, size_t n) {
-  return g_avx2 ? avx2_is_zero(p, n) : memeqzero(p, n);
-}
+bool is_zero(const uint8_t* p, size_t n) { return g_avx2 ? avx2_is_zero(p, n) : memeqzero(p, n); }
 
 const char* zero_scan_name() { return g_avx2 ? "avx2" : "memeqzero"; }
 
