@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CancelledError } from '../../src/errors/index.js';
@@ -52,6 +52,31 @@ describe('cancelling a job stalled on a pipe', () => {
     } finally {
       await writer.close();
       await reader.close();
+    }
+  });
+
+  it('eight stalled imports leave the rest of the process alone: fs.stat answers at once', async () => {
+    const dir = scratchDir('cancel');
+    const pipes = await Promise.all(Array.from({ length: 8 }, () => fifo(dir)));
+    const ac = new AbortController();
+    try {
+      const jobs = pipes.map(({ reader }, i) => {
+        const target = join(dir, `import-${i}.img`);
+        writeFileSync(target, '');
+        return importStream(reader.fd, target, { format: 'raw', size: 64 * MiB, signal: ac.signal }).then(() => undefined, (e: unknown) => e);
+      });
+      await new Promise((r) => setTimeout(r, 300)); // every job is now waiting on its pipe
+      const t0 = process.hrtime.bigint();
+      await stat('/');
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      expect(ms).toBeLessThan(100);
+      ac.abort();
+      for (const err of await Promise.all(jobs)) expect(err).toBeInstanceOf(CancelledError);
+    } finally {
+      for (const { reader, writer } of pipes) {
+        await writer.close();
+        await reader.close();
+      }
     }
   });
 
