@@ -6,7 +6,7 @@
  * mid-stream, a flipped byte and a wrong --size (all refused, the volume unchanged).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocated, makeSparseFile, sameBytes, spreadChunks } from '../helpers/files.js';
@@ -168,7 +168,11 @@ describe.skipIf(blocker !== undefined)(skipReason(blocker, 'volume streams throu
       const child = spawn('bash', ['-c', `(head -c ${4 * MiB} ${stream}; sleep 30) | exec $Q volume import ${b}:private -f sparse`], {
         env: { ...process.env, QVOL_HOME: home, Q: `${process.execPath} ${MAIN}` }, stdio: 'ignore', detached: true,
       });
-      await new Promise((r) => setTimeout(r, 1500));
+      // Killed only once the import is surely under way: its staging image exists.
+      const staging = (JSON.parse(qvol('volume', 'info', `${b}:private`, '--json')) as { path: string }).path.replace(/-dirty\.img$/, '-import.img');
+      for (const end = Date.now() + 20_000; !existsSync(staging); await new Promise((r) => setTimeout(r, 20))) {
+        if (Date.now() > end) throw new Error(`the import never started: no ${staging}`);
+      }
       process.kill(-child.pid!, 'SIGKILL');
       await new Promise((r) => child.on('exit', r));
       unchanged();

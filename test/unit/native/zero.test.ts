@@ -26,10 +26,8 @@ describe.each(impls)('isZero (%s)', (impl) => {
     expect(native.isZeroSync(big.subarray(1), impl)).toBe(false);
   });
 
-  it('scans at many GB/s (cache-resident), which keeps zero detection off the critical path', () => {
-    const rate = native.zeroScanRateSync(256 * 1024, 2000, impl);
-    expect(rate).toBeGreaterThan(2e9);
-  });
+  // Its speed is measured by the benchmark (npm run bench: "zero detection"), not asserted
+  // here, where a loaded or emulated machine would make it flaky.
 });
 
 describe('capabilities', () => {
