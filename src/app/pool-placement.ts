@@ -6,10 +6,9 @@
  * our check and our use); a sticky directory such as /tmp is safe, since others cannot
  * rename or remove our entries in it.
  */
-import { lstat } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { StoragePoolException } from '../errors/index.js';
-import { hasCode } from '../native/errors.js';
+import { lstatOrUndefined } from '../io/stat.js';
 
 const STICKY = 0o1000;
 
@@ -29,10 +28,7 @@ export async function checkPoolDirectory(name: string, dir: string, others: Arra
   }
   if (process.getuid?.() !== 0) return;
   for (let d = path; ; d = dirname(d)) {
-    const st = await lstat(d).catch((err: unknown) => {
-      if (hasCode(err, 'ENOENT')) return undefined; // made later, by us, 0700
-      throw err;
-    });
+    const st = await lstatOrUndefined(d); // one not there yet is made later, by us, 0700
     if (st) {
       const writableByOthers = (st.mode & 0o022) !== 0 && (st.mode & STICKY) === 0;
       if (st.uid !== 0 || writableByOthers) {

@@ -10,18 +10,18 @@
  *   the whole stream arrived and validated; the volume is otherwise unchanged.
  */
 import { constants } from 'node:fs';
-import { open, stat, unlink } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import { StreamError, UnsupportedFormatError, UsageError } from '../errors/index.js';
 import { publish, tempPathFor } from '../io/atomic.js';
 import { copyVolume, type CopyResult } from '../io/copy.js';
 import { openSource } from '../io/copy-target.js';
+import { statOrUndefined } from '../io/stat.js';
 import type { CopyProgress } from '../io/progress.js';
 import { exportStream } from '../io/streams/export.js';
 import { summarize, type StreamSummary } from '../io/streams/format.js';
 import { importStream, readStreamHeader, sparseImageSize } from '../io/streams/import.js';
 import { GENERIC_FORMATS, formatsOf } from '../model/features.js';
 import type { Volume } from '../model/volume.js';
-import { hasCode } from '../native/errors.js';
 import { formatBytes } from '../util/size.js';
 
 /** One end of a transfer: a file or block device by path, or an open fd (a pipe, stdio). */
@@ -116,10 +116,7 @@ export async function exportVolume(volume: Volume, options: ExportOptions): Prom
  * as /dev/stdout) that is written in place, never replaced by a file.
  */
 async function outputKind(path: string): Promise<'file' | 'block' | 'stream'> {
-  const st = await stat(path).catch((err: unknown) => {
-    if (hasCode(err, 'ENOENT')) return undefined;
-    throw err;
-  });
+  const st = await statOrUndefined(path);
   if (st === undefined || st.isFile()) return 'file';
   if (st.isBlockDevice()) return 'block';
   if (st.isDirectory()) throw new UsageError(`Output '${path}' is a directory: give a file name.`, { path });

@@ -4,13 +4,14 @@
  * directory). Each failure is a CopyError that names the path and the fix.
  */
 import { constants, type Stats } from 'node:fs';
-import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CopyError } from '../errors/index.js';
 import { hasCode } from '../native/errors.js';
 import { formatBytes } from '../util/size.js';
 import { blockDeviceInfo, type BlockDeviceInfo } from './blockdev.js';
 import { tempPathFor } from './atomic.js';
+import { statOrUndefined } from './stat.js';
 
 export interface CopySource {
   path: string;
@@ -52,13 +53,6 @@ export async function openSource(path: string): Promise<CopySource> {
     await handle.close();
     throw err;
   }
-}
-
-async function statOrUndefined(path: string): Promise<Stats | undefined> {
-  return stat(path).catch((err: unknown) => {
-    if (hasCode(err, 'ENOENT')) return undefined;
-    throw err;
-  });
 }
 
 function sameFile(a: Stats, b: Stats): boolean {

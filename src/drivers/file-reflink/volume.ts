@@ -15,6 +15,7 @@ import { lstatSync } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fsyncPath } from '../../io/atomic.js';
+import { lstatOrUndefined } from '../../io/stat.js';
 import { copyMethodName } from '../../io/copy.js';
 import { updateLoopDeviceSizes } from '../../io/loop.js';
 import type { VolumeCapabilities } from '../../model/features.js';
@@ -30,10 +31,7 @@ const REVISION = /^\.(\d+)@(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z$/;
 
 /** Whether a name exists (a link counts, whatever it points at: lstat, never stat). */
 async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(() => true, (err: unknown) => {
-    if (hasCode(err, 'ENOENT')) return false;
-    throw err;
-  });
+  return (await lstatOrUndefined(path)) !== undefined;
 }
 
 /**
@@ -42,10 +40,7 @@ async function exists(path: string): Promise<boolean> {
  * never reads, writes, truncates, renames or hands to a VM what such a node points at.
  */
 async function requireOwnNode(path: string, kind: 'file' | 'directory'): Promise<void> {
-  const st = await lstat(path).catch((err: unknown) => {
-    if (hasCode(err, 'ENOENT')) return undefined;
-    throw err;
-  });
+  const st = await lstatOrUndefined(path);
   if (st === undefined || (kind === 'file' ? st.isFile() : st.isDirectory())) return;
   const what = st.isSymbolicLink() ? 'a symbolic link' : `not a ${kind === 'file' ? 'regular file' : 'directory'}`;
   throw new StoragePoolException(`Refusing to use '${path}': it is ${what}, which qvol does not make; remove it (qvol follows no link in a pool) and try again.`, { path });
