@@ -47,9 +47,21 @@ export function errorRecord(err: unknown): { code: string; message: string; path
   return { code, message, exitCode, ...(path === undefined ? {} : { path }) };
 }
 
+/**
+ * A failure the verb has already reported in its own output (a `--json` document that lists
+ * what failed): the command ends with `exitCode` and prints nothing more, so stdout stays one
+ * JSON document.
+ */
+export class ReportedFailure extends Error {
+  constructor(readonly exitCode: number) {
+    super('reported by the verb');
+  }
+}
+
 /** Prints an error the way a user or a script needs it, and returns the exit status. */
 export function reportError(io: CliIo, err: unknown, json: boolean): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  if (err instanceof ReportedFailure) return err.exitCode;
   const { code, message, path, exitCode } = errorRecord(err);
   if (json) printJson(io, { error: { code, message, ...(path === undefined ? {} : { path }) } });
   else io.stderr.write(`qvol: ${message}\n`);

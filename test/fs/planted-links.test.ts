@@ -15,18 +15,20 @@ let home: string;
 let victim: string;
 const VICTIM = Buffer.from('VICTIM: not qvol\'s to touch\n');
 
-async function qvol(...args: string[]): Promise<{ code: number; err: string }> {
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
   const err: string[] = [];
   const sink = (into: string[]) => new Writable({ write(c, _e, cb) { into.push(String(c)); cb(); } });
-  const code = await runCli(args, { stdout: sink([]), stderr: sink(err) });
-  return { code, err: err.join('') };
+  const code = await runCli(args, { stdout: sink(out), stderr: sink(err) });
+  return { code, out: out.join(''), err: err.join('') };
 }
 
+const qvol = (...args: string[]) => run(args);
+
+/** A verb with --json: its exit status and its stdout, which must be one JSON document. */
 async function qvolJson(...args: string[]): Promise<{ code: number; json: { committed: string[]; failed: unknown[] } }> {
-  const out: string[] = [];
-  const sink = (into: string[]) => new Writable({ write(c, _e, cb) { into.push(String(c)); cb(); } });
-  const code = await runCli([...args, '--json'], { stdout: sink(out), stderr: sink([]) });
-  return { code, json: JSON.parse(out.join('').split('\n}\n')[0] + '\n}') };
+  const r = await run([...args, '--json']);
+  return { code: r.code, json: JSON.parse(r.out) };
 }
 
 async function ok(...args: string[]): Promise<void> {

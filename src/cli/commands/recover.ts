@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { QvolError } from '../../errors/index.js';
 import { openApp } from '../context.js';
-import { errorRecord, printJson, type CliIo } from '../output.js';
+import { ReportedFailure, errorRecord, printJson, type CliIo } from '../output.js';
 
 export function recoverCommand(io: CliIo): Command {
   return new Command('recover')
@@ -24,6 +24,7 @@ export function recoverCommand(io: CliIo): Command {
         for (const f of failed) io.stderr.write(`qvol: VM ${f.vm}: ${f.message}\n`);
       }
       if (failed.length > 0) {
+        if (flags.json) throw new ReportedFailure(1); // the document above lists them
         throw new QvolError('RECOVER_INCOMPLETE', `recover could not finish ${failed.map((f) => f.vm).join(', ')}: see the errors above, fix them and run it again.`);
       }
     });
