@@ -9,6 +9,7 @@ void InitBlkdev(Napi::Env env, Napi::Object exports);
 void InitCopy(Napi::Env env, Napi::Object exports);
 void InitExtents(Napi::Env env, Napi::Object exports);
 void InitLock(Napi::Env env, Napi::Object exports);
+void InitOpen(Napi::Env env, Napi::Object exports);
 void InitProbe(Napi::Env env, Napi::Object exports);
 void InitStream(Napi::Env env, Napi::Object exports);
 void InitZero(Napi::Env env, Napi::Object exports);
@@ -30,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitCopy(env, exports);
   InitExtents(env, exports);
   InitLock(env, exports);
+  InitOpen(env, exports);
   InitProbe(env, exports);
   InitStream(env, exports);
   InitZero(env, exports);

@@ -105,6 +105,13 @@ export class StoragePoolException extends QvolError {
   }
 }
 
+/**
+ * A name in a pool is not what qvol makes there (a symbolic link, a device, a FIFO, a path
+ * that leaves the pool): refused, since qvol runs as root among paths it does not own.
+ * A `StoragePoolException` to Qubes.
+ */
+export class UnsafePathError extends StoragePoolException {}
+
 /** A value is not acceptable for this volume or pool (Qubes `QubesValueError`). */
 export class QubesValueError extends QvolError {
   constructor(message: string, options: QvolErrorOptions = {}) {

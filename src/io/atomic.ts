@@ -4,9 +4,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hasCode } from '../native/errors.js';
+import { openBeneath, type OpenFile } from './open-beneath.js';
 
 /** fsync of a file or device by its path: its data reaches the disk before what follows. */
 export async function fsyncPath(path: string): Promise<void> {
@@ -53,10 +54,12 @@ export async function removeDurably(path: string): Promise<boolean> {
 /**
  * Replaces `path` by a new file that `fill` writes: a temporary file beside it (mode
  * `mode`), fsynced, renamed into place, the directory fsynced. On failure nothing changes.
+ * With `beneath` (a pool's directory) the temporary is made with no link below it followed.
  */
-export async function atomicReplace(path: string, fill: (fh: FileHandle) => Promise<unknown>, mode = 0o600): Promise<void> {
+export async function atomicReplace(path: string, fill: (fh: OpenFile) => Promise<unknown>, mode = 0o600, beneath?: string): Promise<void> {
   const temp = tempPathFor(path);
-  const fh = await open(temp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, mode);
+  const flags = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL;
+  const fh = await (beneath === undefined ? open(temp, flags, mode) : openBeneath(beneath, temp, flags, mode));
   try {
     await fill(fh);
     await fh.chmod(mode);

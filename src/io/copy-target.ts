@@ -4,18 +4,19 @@
  * directory). Each failure is a CopyError that names the path and the fix.
  */
 import { constants, type Stats } from 'node:fs';
-import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CopyError } from '../errors/index.js';
 import { hasCode } from '../native/errors.js';
 import { formatBytes } from '../util/size.js';
 import { blockDeviceInfo, type BlockDeviceInfo } from './blockdev.js';
 import { tempPathFor } from './atomic.js';
-import { statOrUndefined } from './stat.js';
+import { openBeneath, unsafePath, type OpenFile } from './open-beneath.js';
+import { lstatOrUndefined, statOrUndefined } from './stat.js';
 
 export interface CopySource {
   path: string;
-  handle: FileHandle;
+  handle: OpenFile;
   stat: Stats;
   size: number;
   kind: 'file' | 'block';
@@ -26,15 +27,22 @@ export interface CopyTarget {
   path: string;
   /** Where the data is written: a temporary file beside `path`, or the device itself. */
   writePath: string;
-  handle: FileHandle;
+  handle: OpenFile;
   kind: 'file' | 'block';
   /** Size the target will have (file) or the bytes of the device the copy defines. */
   size: number;
   device?: BlockDeviceInfo;
 }
 
-export async function openSource(path: string): Promise<CopySource> {
-  const handle = await open(path, constants.O_RDONLY).catch((err: unknown) => {
+/**
+ * Opens the source of a copy. With `beneath` (a pool's directory), the path is resolved
+ * below it with no link followed, and must be a regular file.
+ */
+export async function openSource(path: string, beneath?: string): Promise<CopySource> {
+  const opening = beneath === undefined
+    ? open(path, constants.O_RDONLY)
+    : openBeneath(beneath, path, constants.O_RDONLY, 0, { expect: 'file' });
+  const handle = await opening.catch((err: unknown) => {
     if (hasCode(err, 'ENOENT', 'ENOTDIR')) {
       throw new CopyError('SOURCE_NOT_FOUND', `Source '${path}' does not exist: check the path.`, { path, cause: err });
     }
@@ -88,14 +96,16 @@ async function openBlockTarget(path: string, st: Stats, size: number): Promise<C
   }
 }
 
-async function openFileTarget(path: string, size: number, mode: number): Promise<CopyTarget> {
+async function openFileTarget(path: string, size: number, mode: number, beneath: string | undefined): Promise<CopyTarget> {
   const dir = dirname(path);
-  const dirStat = await statOrUndefined(dir);
+  const dirStat = await (beneath === undefined ? statOrUndefined(dir) : lstatOrUndefined(dir));
+  if (dirStat && !dirStat.isDirectory() && beneath !== undefined) throw unsafePath(dir, 'it is not a directory');
   if (!dirStat?.isDirectory()) {
     throw new CopyError('TARGET_DIR_NOT_FOUND', `Target directory '${dir}' does not exist: create it first.`, { path: dir });
   }
   const writePath = tempPathFor(path);
-  const handle = await open(writePath, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, mode);
+  const flags = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL;
+  const handle = await (beneath === undefined ? open(writePath, flags, mode) : openBeneath(beneath, writePath, flags, mode));
   // The mode exactly as asked, whatever the umask (open() only ever takes bits away).
   await handle.chmod(mode).catch(async (err: unknown) => {
     await handle.close();
@@ -109,6 +119,8 @@ export interface TargetOptions {
   mode?: number | undefined;
   /** A file target may be the source itself: it is replaced by a new inode. */
   replaceSource?: boolean;
+  /** A pool's directory that holds the target: no link below it is followed, only a file is made. */
+  beneath?: string | undefined;
 }
 
 /**
@@ -117,6 +129,7 @@ export interface TargetOptions {
  * receives the source's base name, as with cp.
  */
 export async function openTarget(path: string, source: CopySource, size: number, options: TargetOptions = {}): Promise<CopyTarget> {
+  if (options.beneath !== undefined) return openPoolTarget(path, source, size, options, options.beneath);
   let st = await statOrUndefined(path);
   if (st?.isDirectory()) {
     path = join(path, basename(source.path));
@@ -130,7 +143,19 @@ export async function openTarget(path: string, source: CopySource, size: number,
     throw new CopyError('TARGET_NOT_SUPPORTED', `Target '${path}' is neither a regular file nor a block device: give a file path or a device.`, { path });
   }
   const fileMode = options.mode ?? (source.kind === 'file' ? source.stat.mode & 0o777 : 0o600);
-  return openFileTarget(resolve(path), size, fileMode);
+  return openFileTarget(resolve(path), size, fileMode, undefined);
+}
+
+/** A target inside a pool: a regular file by that name or none; never a link, device or directory. */
+async function openPoolTarget(path: string, source: CopySource, size: number, options: TargetOptions, beneath: string): Promise<CopyTarget> {
+  const st = await lstatOrUndefined(path);
+  if (st && !st.isFile()) {
+    throw unsafePath(path, `it is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}`);
+  }
+  if (st && sameFile(st, source.stat) && !options.replaceSource) {
+    throw new CopyError('SAME_FILE', `Source and target are the same file ('${source.path}' and '${path}'): choose another target.`, { path });
+  }
+  return openFileTarget(path, size, options.mode ?? 0o600, beneath);
 }
 
 /** Closes the target; a temporary file that is not committed is removed. */

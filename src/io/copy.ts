@@ -40,6 +40,11 @@ export interface CopyOptions {
   mode?: number;
   /** Allow a file to be copied onto its own path: the result replaces it as a new inode. */
   replaceSource?: boolean;
+  /**
+   * Pool directories that hold the source or the target: below them no link is followed
+   * (io/open-beneath.ts), and only regular files are read or made.
+   */
+  beneath?: { source?: string | undefined; target?: string | undefined };
   /** Rungs to force off, for tests and benchmarks. */
   disable?: Array<keyof DisableBits>;
 }
@@ -97,12 +102,12 @@ export async function copyVolume(sourcePath: string, targetPath: string, options
     throw new CancelledError(`Copy of '${sourcePath}' was cancelled before it started.`, { path: sourcePath });
   }
   const started = process.hrtime.bigint();
-  const source = await openSource(sourcePath);
+  const source = await openSource(sourcePath, options.beneath?.source);
   let target: CopyTarget | undefined;
   const cancel = cancelFlag(options.signal);
   try {
     const size = options.size ?? source.size;
-    target = await openTarget(targetPath, source, size, { mode: options.mode, replaceSource: options.replaceSource === true });
+    target = await openTarget(targetPath, source, size, { mode: options.mode, replaceSource: options.replaceSource === true, beneath: options.beneath?.target });
     if (reflink === 'always' && (source.kind !== 'file' || target.kind !== 'file')) {
       throw new CopyError('REFLINK_UNSUPPORTED',
         `Cannot reflink '${source.path}' to '${target.path}': only regular files share extents; use --reflink auto.`,

@@ -132,6 +132,12 @@ export interface BlockGeometry {
   readOnly: boolean;
 }
 
+export interface OpenedBeneath {
+  fd: number;
+  type: 'file' | 'directory' | 'block' | 'other';
+  rung: 'openat2' | 'walk';
+}
+
 export interface DisableBits {
   clone: number;
   copyFileRange: number;
@@ -184,6 +190,12 @@ export interface NativeBinding {
     options: { isBlockDevice: boolean; unmap?: boolean; disable?: number },
   ): Promise<ZeroRung>;
   blockGeometrySync(fd: number): BlockGeometry;
+  /**
+   * Opens `rel` below the directory `root` following no symbolic link (openat2 with
+   * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or a component walk with O_NOFOLLOW); ELOOP for
+   * a link on the way, EXDEV for an escape. `openat2: false` forces the walk (tests).
+   */
+  openBeneath(root: string, rel: string, flags: number, mode: number, options?: { openat2?: boolean }): Promise<OpenedBeneath>;
   /** Non-blocking flock(2): true when taken, false when another holder has it. */
   flockSync(fd: number, mode: 'exclusive' | 'shared' | 'unlock'): boolean;
   capabilitiesSync(): Capabilities;

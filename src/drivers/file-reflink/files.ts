@@ -3,11 +3,13 @@
  * them), each durable: data is fsynced before the rename that publishes it, and every
  * create, rename and remove is followed by an fsync of the directory it changed.
  */
-import { link, mkdir, open, rmdir, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { link, mkdir, rmdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { copyVolume, type CopyMethod } from '../../io/copy.js';
 import { atomicReplace, fsyncDir, removeDurably, renameDurably } from '../../io/atomic.js';
 import { hasCode } from '../../native/errors.js';
+import { isBeneath, openBeneath } from '../../io/open-beneath.js';
 import { durableStep } from '../../util/crash.js';
 
 /** mkdir (one level, never recursive, mode 0700), fsyncing the parent; true when it was created. */
@@ -48,25 +50,6 @@ export async function removeFile(path: string): Promise<boolean> {
   return removed;
 }
 
-/** A new sparse file of `size` bytes at `path` (a new inode, mode 0600), published atomically. */
-export async function createSparseFile(path: string, size: number): Promise<void> {
-  await createDir(dirname(path));
-  await atomicReplace(path, (fh) => fh.truncate(size));
-  durableStep();
-}
-
-/** Truncates or extends `path` in place (same inode) and fsyncs it; ENOENT if absent. */
-export async function resizeFile(path: string, size: number): Promise<void> {
-  const fh = await open(path, 'r+');
-  try {
-    await fh.truncate(size);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  durableStep();
-}
-
 /** A second name for `from` at `to`, in a directory created if needed. */
 export async function hardlinkFile(from: string, to: string): Promise<void> {
   await createDir(dirname(to));
@@ -76,19 +59,59 @@ export async function hardlinkFile(from: string, to: string): Promise<void> {
 }
 
 /**
- * A new inode at `to` with the contents of `from`, by the copy engine (clone first, sparse
- * copy otherwise), published atomically. `size` sets the result's size; `copyMtime` gives
- * it `from`'s mtime (ns), as the precache needs.
+ * The primitives that open images, bound to the pool's directory: every open resolves
+ * below it with no link followed (io/open-beneath.ts), and only regular files are used.
+ * Names alone (rename, unlink, link) never follow a link in their last component, and the
+ * directories on their way are checked by the volume before it acts.
  */
-/** Copies a volume image; resolves to how the data moved ('clone' is a reflink). */
-export async function copyFile(from: string, to: string, options: { size?: number; copyMtime?: boolean } = {}): Promise<CopyMethod> {
-  await createDir(dirname(to));
-  const { method } = await copyVolume(from, to, {
-    ...(options.size === undefined ? {} : { size: options.size }),
-    preserveMtime: options.copyMtime === true,
-    mode: 0o600,
-    replaceSource: true,
-  });
-  durableStep();
-  return method;
+export class PoolFiles {
+  constructor(readonly root: string) {}
+
+  /** A new sparse file of `size` bytes at `path` (a new inode, mode 0600), published atomically. */
+  async createSparseFile(path: string, size: number): Promise<void> {
+    await createDir(dirname(path));
+    await atomicReplace(path, (fh) => fh.truncate(size), 0o600, this.root);
+    durableStep();
+  }
+
+  /** Truncates or extends `path` in place (same inode) and fsyncs it; ENOENT if absent. */
+  async resizeFile(path: string, size: number): Promise<void> {
+    const fh = await openBeneath(this.root, path, constants.O_RDWR, 0, { expect: 'file' });
+    try {
+      await fh.truncate(size);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    durableStep();
+  }
+
+  /** fsync of an image, so its data is on disk before a rename publishes it. */
+  async syncFile(path: string): Promise<void> {
+    const fh = await openBeneath(this.root, path, constants.O_RDONLY, 0, { expect: 'file' });
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * A new inode at `to` with the contents of `from`, by the copy engine (clone first,
+   * sparse copy otherwise), published atomically; resolves to how the data moved. `from`
+   * may be another pool's image (an import). `size` sets the result's size; `copyMtime`
+   * gives it `from`'s mtime (ns), as the precache needs.
+   */
+  async copyFile(from: string, to: string, options: { size?: number; copyMtime?: boolean } = {}): Promise<CopyMethod> {
+    await createDir(dirname(to));
+    const { method } = await copyVolume(from, to, {
+      ...(options.size === undefined ? {} : { size: options.size }),
+      preserveMtime: options.copyMtime === true,
+      mode: 0o600,
+      replaceSource: true,
+      beneath: { source: isBeneath(this.root, from) ? this.root : undefined, target: this.root },
+    });
+    durableStep();
+    return method;
+  }
 }

@@ -10,7 +10,7 @@ import { copyVolume } from '../../io/copy.js';
 import { CopyError, StoragePoolException } from '../../errors/index.js';
 import { parseBool } from '../../model/parse-bool.js';
 import { Pool, type PoolOptions, type UsageDetails, type VmRef, type VolumeRequest } from '../../model/pool.js';
-import { createDir, removeEmptyDir, removeFile } from './files.js';
+import { createDir, PoolFiles, removeEmptyDir, removeFile } from './files.js';
 import { ReflinkVolume } from './volume.js';
 
 export interface ReflinkPoolOptions extends PoolOptions {
@@ -37,6 +37,8 @@ export async function isReflinkSupported(dir: string): Promise<boolean> {
 export class ReflinkPool extends Pool {
   readonly driver = 'file-reflink';
   readonly dirPath: string;
+  /** Opens images below dirPath, following no link (files.ts). */
+  readonly files: PoolFiles;
   /** Not persisted (as in Qubes): it matters only for setup(). */
   readonly setupCheck: boolean;
 
@@ -44,6 +46,7 @@ export class ReflinkPool extends Pool {
     super(options);
     if (!options.dir_path) throw new StoragePoolException(`Pool ${options.name} needs dir_path: the directory that holds its images.`);
     this.dirPath = resolve(options.dir_path);
+    this.files = new PoolFiles(this.dirPath);
     this.setupCheck = parseBool(options.setup_check ?? true);
   }
 

@@ -14,17 +14,16 @@
 import { lstatSync } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { fsyncPath } from '../../io/atomic.js';
 import { lstatOrUndefined } from '../../io/stat.js';
+import { unsafePath } from '../../io/open-beneath.js';
 import { copyMethodName } from '../../io/copy.js';
 import { updateLoopDeviceSizes } from '../../io/loop.js';
 import type { VolumeCapabilities } from '../../model/features.js';
 import { isodate } from '../../model/isodate.js';
 import { keepsRevisions, revisionsToPrune } from '../../model/revisions.js';
 import { Volume, type VolumeInit } from '../../model/volume.js';
-import { StoragePoolException } from '../../errors/index.js';
 import { hasCode } from '../../native/errors.js';
-import { copyFile, createSparseFile, hardlinkFile, removeEmptyDir, removeFile, renameFile, resizeFile } from './files.js';
+import { hardlinkFile, removeEmptyDir, removeFile, renameFile } from './files.js';
 import type { ReflinkPool } from './pool.js';
 
 const REVISION = /^\.(\d+)@(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z$/;
@@ -42,8 +41,7 @@ async function exists(path: string): Promise<boolean> {
 async function requireOwnNode(path: string, kind: 'file' | 'directory'): Promise<void> {
   const st = await lstatOrUndefined(path);
   if (st === undefined || (kind === 'file' ? st.isFile() : st.isDirectory())) return;
-  const what = st.isSymbolicLink() ? 'a symbolic link' : `not a ${kind === 'file' ? 'regular file' : 'directory'}`;
-  throw new StoragePoolException(`Refusing to use '${path}': it is ${what}, which qvol does not make; remove it (qvol follows no link in a pool) and try again.`, { path });
+  throw unsafePath(path, `it is ${st.isSymbolicLink() ? 'a symbolic link' : `not a ${kind === 'file' ? 'regular file' : 'directory'}`}`);
 }
 
 export class ReflinkVolume extends Volume {
@@ -136,7 +134,7 @@ export class ReflinkVolume extends Volume {
   private async updatePrecache(body: () => Promise<void>): Promise<void> {
     await removeFile(this.precachePath);
     await body();
-    if (!this.snapshotsDisabled) await copyFile(this.cleanPath, this.precachePath, { copyMtime: true });
+    if (!this.snapshotsDisabled) await this.pool.files.copyFile(this.cleanPath, this.precachePath, { copyMtime: true });
   }
 
   /** A precache whose mtime or size differs from the clean's is stale: remove it. */
@@ -193,7 +191,7 @@ export class ReflinkVolume extends Volume {
 
   protected override async createStorage(): Promise<void> {
     await this.removeAllImages();
-    if (this.type === 'origin') await this.updatePrecache(() => createSparseFile(this.cleanPath, this._size));
+    if (this.type === 'origin') await this.updatePrecache(() => this.pool.files.createSparseFile(this.cleanPath, this._size));
   }
 
   protected override async removeStorage(): Promise<void> {
@@ -206,12 +204,12 @@ export class ReflinkVolume extends Volume {
     await requireOwnNode(this.sourceVolume.cleanPath, 'file');
     await removeFile(this.cleanPath);
     await hardlinkFile(this.sourceVolume.cleanPath, this.cleanPath);
-    await copyFile(this.cleanPath, this.dirtyPath);
+    await this.pool.files.copyFile(this.cleanPath, this.dirtyPath);
   }
 
   protected override async startVolatile(): Promise<void> {
     await this.requireOwnFiles();
-    await createSparseFile(this.dirtyPath, this._size);
+    await this.pool.files.createSparseFile(this.dirtyPath, this._size);
   }
 
   protected override async startOrigin(): Promise<void> {
@@ -226,7 +224,7 @@ export class ReflinkVolume extends Volume {
     await this.removeStalePrecache();
     await renameFile(this.precachePath, this.dirtyPath).catch(async (err: unknown) => {
       if (!hasCode(err, 'ENOENT')) throw err;
-      await copyFile(this.cleanPath, this.dirtyPath);
+      await this.pool.files.copyFile(this.cleanPath, this.dirtyPath);
     });
   }
 
@@ -254,7 +252,7 @@ export class ReflinkVolume extends Volume {
   private async commit(from: string): Promise<void> {
     await this.addRevision();
     await this.pruneRevisions();
-    await fsyncPath(from);
+    await this.pool.files.syncFile(from);
     await this.updatePrecache(() => renameFile(from, this.cleanPath));
   }
 
@@ -269,14 +267,14 @@ export class ReflinkVolume extends Volume {
   protected override async resizeStorage(size: number): Promise<number> {
     await this.requireOwnFiles();
     try {
-      await resizeFile(this.dirtyPath, size);
+      await this.pool.files.resizeFile(this.dirtyPath, size);
       await updateLoopDeviceSizes(this.dirtyPath);
     } catch (err) {
       if (!hasCode(err, 'ENOENT')) throw err;
       // Not running: a new inode of the new size, so the clean image is never changed in
       // place under a reader (Qubes #7376).
       if (this.type === 'origin') {
-        await this.updatePrecache(async () => { await copyFile(this.cleanPath, this.cleanPath, { size }); });
+        await this.updatePrecache(async () => { await this.pool.files.copyFile(this.cleanPath, this.cleanPath, { size }); });
       }
     }
     return size;
@@ -289,7 +287,7 @@ export class ReflinkVolume extends Volume {
 
   protected override async importTarget(size: number): Promise<string> {
     await this.requireOwnFiles();
-    await createSparseFile(this.importPath, size);
+    await this.pool.files.createSparseFile(this.importPath, size);
     return this.importPath;
   }
 
@@ -312,7 +310,7 @@ export class ReflinkVolume extends Volume {
       const from = await source.export();
       let method: string;
       try {
-        method = copyMethodName(await copyFile(from, this.importPath));
+        method = copyMethodName(await this.pool.files.copyFile(from, this.importPath));
       } finally {
         await source.exportEnd(from);
       }
