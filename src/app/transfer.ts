@@ -15,7 +15,7 @@ import { StreamError, UnsupportedFormatError, UsageError } from '../errors/index
 import { publish, tempPathFor } from '../io/atomic.js';
 import { copyVolume, type CopyResult } from '../io/copy.js';
 import { openSource } from '../io/copy-target.js';
-import { statOrUndefined } from '../io/stat.js';
+import { checkDeviceOutput, outputKind, writeInPlace } from '../io/output.js';
 import type { CopyProgress } from '../io/progress.js';
 import { exportStream } from '../io/streams/export.js';
 import { summarize, type StreamSummary } from '../io/streams/format.js';
@@ -88,10 +88,10 @@ export async function exportVolume(volume: Volume, options: ExportOptions): Prom
   const to = options.to;
   if ('fd' in to) return exportToFd(volume, to.fd, endName(to), options);
   const kind = await outputKind(to.path);
-  if (kind === 'block' && !options.overwriteDevice) {
-    throw new UsageError(`Output '${to.path}' is a block device: writing the volume onto it destroys what it holds; say so with --force (overwriteDevice).`, { path: to.path });
+  checkDeviceOutput(to.path, kind, options.overwriteDevice, 'the volume');
+  if (kind === 'stream' || (kind === 'block' && options.format !== 'raw')) {
+    return writeInPlace(to.path, kind, (fd) => exportToFd(volume, fd, to.path, options));
   }
-  if (kind === 'stream' || (kind === 'block' && options.format !== 'raw')) return exportInPlace(volume, to.path, kind, options);
   if (options.format === 'raw') return exportRawFile(volume, to.path, options);
   // A stream file appears whole or not at all. An existing regular file is replaced, as
   // cp, dd and qemu-img convert replace theirs: the output path is the caller's to choose.
@@ -107,30 +107,6 @@ export async function exportVolume(volume: Volume, options: ExportOptions): Prom
     await fh.close().catch(() => undefined);
     await unlink(temp).catch(() => undefined);
     throw err;
-  }
-}
-
-/**
- * What an output path is: nothing yet or a regular file (a new file is published whole), a
- * block device, or a stream (a character device, FIFO or socket, also through a link such
- * as /dev/stdout) that is written in place, never replaced by a file.
- */
-async function outputKind(path: string): Promise<'file' | 'block' | 'stream'> {
-  const st = await statOrUndefined(path);
-  if (st === undefined || st.isFile()) return 'file';
-  if (st.isBlockDevice()) return 'block';
-  if (st.isDirectory()) throw new UsageError(`Output '${path}' is a directory: give a file name.`, { path });
-  return 'stream';
-}
-
-/** Writes into an existing stream or device as it is: no temporary file, no rename. */
-async function exportInPlace(volume: Volume, path: string, kind: 'block' | 'stream', options: ExportOptions): Promise<TransferSummary> {
-  // A device is claimed exclusively (EBUSY while mounted or held), as the copy engine does.
-  const fh = await open(path, constants.O_WRONLY | (kind === 'block' ? constants.O_EXCL : 0));
-  try {
-    return await exportToFd(volume, fh.fd, path, options);
-  } finally {
-    await fh.close();
   }
 }
 

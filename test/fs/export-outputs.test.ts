@@ -87,4 +87,60 @@ describe.skipIf(blocker !== undefined)(skipReason(blocker, 'export outputs'), ()
     expect(after.equals(readFileSync(join(home, 'input.img')))).toBe(true);
     expect(statSync(dev.path).isBlockDevice()).toBe(true);
   });
+
+  it('writes a descriptor name (/dev/fd/N, as /dev/stdout is under `> file`) in place, leaving the link a link', async () => {
+    const out = join(home, 'redirected.img');
+    const fd = openSync(out, 'w');
+    try {
+      expect((await qvol('volume', 'export', 's:private', '-f', 'raw', '-o', `/dev/fd/${fd}`)).code).toBe(0);
+      expect((await qvol('copy', join(home, 'input.img'), `/dev/fd/${fd}`)).code).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+    // Both wrote the same 4 MiB from offset 0 of the shell's file.
+    expect(readFileSync(out).equals(readFileSync(join(home, 'input.img')))).toBe(true);
+    expect(lstatSync('/dev/stdout').isSymbolicLink()).toBe(true);
+  });
+});
+
+describe.skipIf(blocker !== undefined)(skipReason(blocker, 'copy outputs'), () => {
+  let dev: LoopDevice;
+  const input = join(home, 'copy-input.img');
+  beforeAll(() => {
+    const data = Buffer.alloc(2 * MiB);
+    data.fill(0x3c, MiB);
+    writeFileSync(input, data);
+    dev = attachLoopDevice(4 * MiB, Buffer.alloc(MiB, 0xee));
+  });
+  afterAll(() => dev?.detach());
+
+  it('qvol copy writes a FIFO in place as a raw stream, also through a link', async () => {
+    const fifo = join(home, 'copy-pipe');
+    execFileSync('mkfifo', [fifo]);
+    const link = join(home, 'copy-pipe-link');
+    symlinkSync(fifo, link);
+    const got = join(home, 'copy-got');
+    expect(await throughFifo(link, got, ['copy', input, link])).toBe(0);
+    expect(statSync(fifo).isFIFO()).toBe(true);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readFileSync(got).equals(readFileSync(input))).toBe(true);
+  });
+
+  it('qvol copy writes a character device in place', async () => {
+    expect((await qvol('copy', input, '/dev/null')).code).toBe(0);
+    expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
+  });
+
+  it('qvol copy refuses a block device without --force, leaving it as it was; writes it with --force', async () => {
+    const r = await qvol('copy', input, dev.path);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('is a block device');
+    const head = Buffer.alloc(16);
+    const fd = openSync(dev.path, 'r');
+    readSync(fd, head, 0, 16, 0);
+    closeSync(fd);
+    expect(head.every((b: number) => b === 0xee)).toBe(true);
+    expect((await qvol('copy', '--force', input, dev.path)).code).toBe(0);
+    expect(readFileSync(dev.path).subarray(0, 2 * MiB).equals(readFileSync(input))).toBe(true);
+  });
 });

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import type { CopyResult } from '../../io/copy.js';
+import type { CopyToOutputResult } from '../../io/copy-to-output.js';
 import { formatBytes, parseSize } from '../../util/size.js';
 import { printJson, type CliIo } from '../output.js';
 import { progressBar } from '../progress.js';
@@ -10,10 +11,19 @@ interface CopyFlags {
   size?: string;
   targetIsZero?: boolean;
   json?: boolean;
+  force?: boolean;
   progress: boolean;
 }
 
-function summary(r: CopyResult): string {
+function summary(r: CopyToOutputResult): string {
+  if (r.output === 'stream') {
+    const rate = r.seconds > 0 ? `, ${formatBytes(r.rate)}/s` : '';
+    return `${r.source} -> ${r.target}: ${formatBytes(r.size)} written as a raw stream by ${r.method} in ${r.seconds.toFixed(2)} s${rate}\n`;
+  }
+  return fileSummary(r);
+}
+
+function fileSummary(r: CopyResult): string {
   const rate = r.seconds > 0 ? `, ${formatBytes(r.size / r.seconds)}/s` : '';
   const head = `${r.source} -> ${r.target}: ${formatBytes(r.size)}`;
   if (r.method === 'clone') {
@@ -35,8 +45,11 @@ export function copyCommand(io: CliIo): Command {
         'writes. Holes and 4 KiB zero blocks stay holes in a file target; on a device target\n' +
         'they are discarded or zeroed, so DST always reads back equal to SRC.\n\n' +
         'A file DST is written under a temporary name and renamed into place only when the\n' +
-        'data is on disk: an interrupted copy leaves nothing behind. A device DST is opened\n' +
-        'exclusively (refused while mounted) and must hold the whole copy.',
+        'data is on disk: an interrupted copy leaves nothing behind; an existing file is\n' +
+        'replaced, as cp and qemu-img convert replace theirs. A block device DST is written\n' +
+        'only with --force, since the copy destroys what it holds; it is opened exclusively\n' +
+        '(refused while mounted) and must hold the whole copy. A FIFO, character device or\n' +
+        'socket DST (a pipe, /dev/stdout) receives the image as a raw stream, in place.',
     )
     .argument('<src>', 'source image file or block device')
     .argument('<dst>', 'target file, directory or block device')
@@ -44,13 +57,15 @@ export function copyCommand(io: CliIo): Command {
     .addOption(new Option('--reflink <when>', 'share extents with the source: auto tries, always fails if it cannot, never always copies').choices(['auto', 'always', 'never']).default('auto'))
     .option('--size <bytes>', 'size of the target (10G, 512M): truncates or extends with zeros')
     .option('--target-is-zero', 'the device target already reads as zeros (a new LV or zvol): skip zeroing holes')
+    .option('-f, --force', 'DST may be a block device: overwrite what it holds')
     .option('--no-progress', 'no progress bar on a terminal')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nExamples:\n  qvol copy root.img /var/lib/qvol/root.img\n  qvol copy --size 20G private.img /dev/vg0/vm-work-private\n  qvol copy --json /dev/zvol/tank/vm/root backup.img')
+    .addHelpText('after', '\nExamples:\n  qvol copy root.img /var/lib/qvol/root.img\n  qvol copy --force --size 20G private.img /dev/vg0/vm-work-private\n  qvol copy /dev/zvol/tank/vm/root /dev/stdout | zstd > root.img.zst\n  qvol copy --json /dev/zvol/tank/vm/root backup.img')
     .action(async (src: string, dst: string, flags: CopyFlags) => {
       const bar = progressBar(io, 'copy', flags.progress && !flags.json);
-      const { copyVolume } = await import('../../io/copy.js');
-      const result = await copyVolume(src, dst, {
+      const { copyToOutput } = await import('../../io/copy-to-output.js');
+      const result = await copyToOutput(src, dst, {
+        overwriteDevice: flags.force === true,
         sparse: flags.sparse,
         reflink: flags.reflink,
         ...(flags.size === undefined ? {} : { size: parseSize(flags.size, '--size') }),
