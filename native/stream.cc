@@ -7,7 +7,9 @@
 // code is STREAM_*, `problem` names what was wrong (src/io/streams/problems.ts words it),
 // `at` is the image byte concerned and `a`, `b` its numbers; syscall failures reject with
 // a SystemError naming the path.
+#include <fcntl.h>
 #include <napi.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
@@ -313,7 +315,21 @@ Napi::Value CheckSparseChunkSync(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+namespace {
+// pipeSync(): [readFd, writeFd] of a new kernel pipe (O_CLOEXEC), so two external tools
+// (zfs send | zfs receive) can be joined without a shell and each be stopped on its own.
+Napi::Value PipeSync(const Napi::CallbackInfo& info) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) throw MakeSystemError(info.Env(), -errno, "pipe2");
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, fds[0]);
+  out.Set(1u, fds[1]);
+  return out;
+}
+}  // namespace
+
 void InitStream(Napi::Env env, Napi::Object exports) {
+  exports.Set("pipeSync", Napi::Function::New(env, PipeSync, "pipeSync"));
   exports.Set("streamExport", Napi::Function::New(env, StreamExport, "streamExport"));
   exports.Set("readSparseHeader", Napi::Function::New(env, ReadSparseHeader, "readSparseHeader"));
   exports.Set("streamImport", Napi::Function::New(env, StreamImport, "streamImport"));

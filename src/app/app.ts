@@ -168,7 +168,8 @@ export class QvolApp {
   }
 
   /** A new VM `dst` with `src`'s class, template and data, and how each volume's data came over. */
-  cloneVm(src: string, dst: string, options: { pool?: string } = {}): Promise<CloneResult> {
+  /** `signal` ends the copies early: the clone fails as CANCELLED and nothing of `dst` is left. */
+  cloneVm(src: string, dst: string, options: { pool?: string; signal?: AbortSignal } = {}): Promise<CloneResult> {
     return this.storage.cloneVm(src, dst, options);
   }
 

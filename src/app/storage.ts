@@ -84,7 +84,7 @@ export class VmStorage {
   }
 
   /** A new VM `dst` with `src`'s class, template and data; origins go to `pool` if given. */
-  async cloneVm(src: string, dst: string, options: { pool?: string } = {}): Promise<CloneResult> {
+  async cloneVm(src: string, dst: string, options: { pool?: string; signal?: AbortSignal } = {}): Promise<CloneResult> {
     validateName('VM', dst);
     return this.withVms([src, dst], async () => {
       const from = this.registry.getVm(src);
@@ -105,7 +105,7 @@ export class VmStorage {
         if (sv.snapshotsDisabled && (await this.markers.isRunning(sv))) {
           throw new QvolError('STORAGE_POOL', `Volume ${sv.vid} must be stopped before importing its data`, { path: sv.vid });
         }
-        copied[v.name] = (await v.importVolume(sv)).method;
+        copied[v.name] = (await v.importVolume(sv, { signal: options.signal })).method;
       });
       return { record: this.registry.getVm(dst), copied };
     });

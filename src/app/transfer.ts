@@ -111,7 +111,7 @@ export async function exportVolume(volume: Volume, options: ExportOptions): Prom
 }
 
 async function exportToFd(volume: Volume, fd: number, name: string, options: ExportOptions): Promise<TransferSummary> {
-  if (!isGeneric(options.format)) return volume.sendNative(options.format, fd, { revision: options.revision, since: options.since });
+  if (!isGeneric(options.format)) return volume.sendNative(options.format, fd, { revision: options.revision, since: options.since, signal: options.signal });
   const path = await volume.export();
   try {
     return await exportStream(path, fd, {
@@ -159,7 +159,7 @@ export async function importVolume(volume: Volume, options: ImportOptions): Prom
 }
 
 async function importFromFd(volume: Volume, fd: number, name: string, options: ImportOptions): Promise<TransferSummary> {
-  if (!isGeneric(options.format)) return volume.receiveNative(options.format, fd, { size: options.size, incremental: options.incremental });
+  if (!isGeneric(options.format)) return volume.receiveNative(options.format, fd, { size: options.size, incremental: options.incremental, signal: options.signal });
   const header = options.format === 'sparse' ? await readStreamHeader(fd, name) : undefined;
   // What the stream says it holds: exact for qvol's sparse images; a raw pipe says nothing.
   const held = header ? (header.exactSize || undefined) : undefined;

@@ -39,6 +39,8 @@ export interface NativeFormat<V> {
 export interface NativeSendOptions {
   revision?: string | undefined;
   since?: string | undefined;
+  /** Ends the transfer early: it fails as CANCELLED and leaves the volume unchanged. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface NativeReceiveOptions {
@@ -46,6 +48,7 @@ export interface NativeReceiveOptions {
   size?: number | undefined;
   /** Apply an incremental stream in place. */
   incremental?: boolean | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** The capability declaration of one driver's volumes. */

@@ -57,6 +57,11 @@ export interface BlockDevice {
 const NO_CAPABILITIES: VolumeCapabilities = { features: new Set(), nativeFormats: new Map() };
 
 /** How import_volume moved the data, for reports: the driver's word (reflink, zfs clone, ...). */
+export interface ImportVolumeOptions {
+  /** Ends the copy early: it fails as CANCELLED, nothing of it is left, the volume is unchanged. */
+  signal?: AbortSignal | undefined;
+}
+
 export interface ImportReport {
   method: string;
 }
@@ -312,13 +317,13 @@ export abstract class Volume {
    * Copies another volume's committed data in, possibly from another pool, and says how.
    * A volume that is not save_on_stop has nothing to keep: nothing happens (as in Qubes).
    */
-  importVolume(source: Volume): Promise<ImportReport> {
+  importVolume(source: Volume, options: ImportVolumeOptions = {}): Promise<ImportReport> {
     return this.locked(async () => {
       if (!this.saveOnStop) return { method: 'none' };
       await this.requireNotDirty(`Cannot import to dirty volume ${this.vid} - start and stop a qube to cleanup`);
       return this.pool.using(async () => {
         await this.cleanUp({ imports: false });
-        return { method: await this.importFrom(source) };
+        return { method: await this.importFrom(source, options) };
       });
     });
   }
@@ -427,7 +432,7 @@ export abstract class Volume {
   protected async importTarget(_size: number): Promise<string> { this.notImplemented('import_data'); }
   protected async endImport(_success: boolean): Promise<void> {}
   /** Moves `source`'s committed data in as the new committed state; returns how. */
-  protected async importFrom(_source: Volume): Promise<string> { this.notImplemented('import_volume'); }
+  protected async importFrom(_source: Volume, _options: ImportVolumeOptions): Promise<string> { this.notImplemented('import_volume'); }
   /** What is missing of the committed state, or undefined when it is there. */
   protected async missingCommittedState(): Promise<{ what: string; path: string } | undefined> { this.notImplemented('verify'); }
   /** An origin has a running or crashed image not yet committed. */

@@ -196,6 +196,8 @@ export interface NativeBinding {
    * a link on the way, EXDEV for an escape. `openat2: false` forces the walk (tests).
    */
   openBeneath(root: string, rel: string, flags: number, mode: number, options?: { openat2?: boolean }): Promise<OpenedBeneath>;
+  /** A new kernel pipe, [readFd, writeFd], close-on-exec; the caller closes both. */
+  pipeSync(): [number, number];
   /** Non-blocking flock(2): true when taken, false when another holder has it. */
   flockSync(fd: number, mode: 'exclusive' | 'shared' | 'unlock'): boolean;
   capabilitiesSync(): Capabilities;

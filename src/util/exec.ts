@@ -2,8 +2,9 @@
  * The one way qvol runs external tools: execa with `LC_ALL=C`, no shell, stdin closed, a
  * timeout, and failures as ExternalCommandError with the command's facts.
  */
-import type { Options } from 'execa';
-import { QvolError } from '../errors/index.js';
+import { closeSync } from 'node:fs';
+import type { Options, ResultPromise } from 'execa';
+import { CancelledError, QvolError } from '../errors/index.js';
 
 /** execa is loaded when a tool first runs: a command that runs none does not pay for it. */
 const loadExeca = () => import('execa');
@@ -23,9 +24,13 @@ export class ExternalCommandError extends QvolError {
   }
 }
 
-/** A failed execa run as an ExternalCommandError naming `command`; anything else as it is. */
-function commandFailed(command: string, err: unknown): ExternalCommandError {
-  const e = err as { exitCode?: number; stderr?: string };
+/**
+ * A failed execa run as an ExternalCommandError naming `command`, or a CancelledError when
+ * the caller's signal stopped it.
+ */
+function commandFailed(command: string, err: unknown): ExternalCommandError | CancelledError {
+  const e = err as { exitCode?: number; stderr?: string; isCanceled?: boolean };
+  if (e.isCanceled) return new CancelledError(`${command} was cancelled.`, { cause: err });
   return new ExternalCommandError(command, e.exitCode ?? -1, e.stderr ?? String(err), err);
 }
 
@@ -57,6 +62,14 @@ export interface StreamEnds {
   stdin?: number;
   /** A file descriptor the tool writes its stdout to. */
   stdout?: number;
+  /** Stops the tool (SIGTERM) when aborted; the run then fails as CANCELLED. */
+  signal?: AbortSignal | undefined;
+}
+
+/** The options of a streaming tool: fds as they are, no timeout, stopped by `signal`. */
+function streamingOptions(stdin: number | 'ignore', stdout: number | 'ignore', signal: AbortSignal | undefined): Options {
+  // execa hands a numeric fd to the child as is (its types admit only 0-2 by name).
+  return { env: { LC_ALL: 'C' }, stdin, stdout, stripFinalNewline: true, ...(signal ? { cancelSignal: signal } : {}) } as unknown as Options;
 }
 
 /**
@@ -68,9 +81,7 @@ export async function runStreaming(file: string, args: readonly string[], ends: 
   const command = [file, ...args].join(' ');
   const { execa } = await loadExeca();
   try {
-    // execa hands a numeric fd to the child as is (its types admit only 0-2 by name).
-    const options = { env: { LC_ALL: 'C' }, stdin: ends.stdin ?? 'ignore', stdout: ends.stdout ?? 'ignore', stripFinalNewline: true } as unknown as Options;
-    const result = await execa(file, args, options);
+    const result = await execa(file, args, streamingOptions(ends.stdin ?? 'ignore', ends.stdout ?? 'ignore', ends.signal));
     return String(result.stderr);
   } catch (err) {
     throw commandFailed(command, err);
@@ -78,21 +89,30 @@ export async function runStreaming(file: string, args: readonly string[], ends: 
 }
 
 /**
- * `a | b` through a kernel pipe between the two tools (bash, pipefail: either failing fails
- * the whole), argv passed as positional parameters, never parsed by a shell.
+ * `a | b` through a kernel pipe between the two tools, with no shell: each tool is its own
+ * child, stopped by `signal`, and either failing fails the whole (as pipefail would). The
+ * failure reported is the one that caused it: a writer killed by SIGPIPE only because the
+ * reader had failed is not it. Resolves to both tools' stderr.
  */
-export async function runPipeline(a: readonly string[], b: readonly string[]): Promise<string> {
-  const script = 'set -o pipefail; n=$1; shift; "${@:1:n}" | "${@:n+1}"';
+export async function runPipeline(a: readonly string[], b: readonly string[], options: { signal?: AbortSignal | undefined } = {}): Promise<string> {
   const { execa } = await loadExeca();
+  const { native } = await import('../native/binding.js');
+  const [readEnd, writeEnd] = native.pipeSync();
+  let writer: ResultPromise | undefined;
+  let reader: ResultPromise | undefined;
   try {
-    const result = await execa('bash', ['-c', script, 'qvol-pipe', String(a.length), ...a, ...b], {
-      env: { LC_ALL: 'C' },
-      stdin: 'ignore',
-      stdout: 'ignore',
-      stripFinalNewline: true,
-    });
-    return result.stderr;
-  } catch (err) {
-    throw commandFailed(`${a.join(' ')} | ${b.join(' ')}`, err);
+    writer = execa(a[0]!, a.slice(1), streamingOptions('ignore', writeEnd, options.signal));
+    reader = execa(b[0]!, b.slice(1), streamingOptions(readEnd, 'ignore', options.signal));
+  } finally {
+    // The children hold their own copies; ours must go, or the reader never sees the end.
+    closeSync(readEnd);
+    closeSync(writeEnd);
   }
+  const [w, r] = await Promise.allSettled([writer, reader]);
+  const failed = (x: PromiseSettledResult<unknown>): x is PromiseRejectedResult => x.status === 'rejected';
+  const brokenPipe = failed(w) && (w.reason as { signal?: string }).signal === 'SIGPIPE';
+  if (failed(w) && !(brokenPipe && failed(r))) throw commandFailed(a.join(' '), w.reason);
+  if (failed(r)) throw commandFailed(b.join(' '), r.reason);
+  const stderr = (x: PromiseSettledResult<unknown>) => String((x as PromiseFulfilledResult<{ stderr: unknown }>).value.stderr);
+  return [stderr(w), stderr(r)].filter((t) => t.length > 0).join('\n');
 }

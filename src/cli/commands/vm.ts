@@ -68,7 +68,7 @@ export function vmCommand(io: CliIo): Command {
     .option('-P, --pool <pool>', 'pool for the new VM\'s own volumes (default: the source\'s)')
     .option('--json', 'print the new VM as JSON, with how each volume\'s data came over')
     .action(async (src: string, dst: string, flags: { pool?: string; json?: boolean }) => {
-      const { record, copied } = await openApp(io, (app) => app.cloneVm(src, dst, flags.pool ? { pool: flags.pool } : {}));
+      const { record, copied } = await openApp(io, (app) => app.cloneVm(src, dst, { ...(flags.pool ? { pool: flags.pool } : {}), ...(io.signal ? { signal: io.signal } : {}) }));
       if (flags.json) printJson(io, { ...record, copied });
       else io.stdout.write(`VM ${dst} cloned from ${src}${Object.keys(copied).length > 0 ? ` (${Object.entries(copied).map(([n, m]) => `${n}: ${m}`).join(', ')})` : ''}\n`);
     });

@@ -102,13 +102,14 @@ export class PoolFiles {
    * may be another pool's image (an import). `size` sets the result's size; `copyMtime`
    * gives it `from`'s mtime (ns), as the precache needs.
    */
-  async copyFile(from: string, to: string, options: { size?: number; copyMtime?: boolean } = {}): Promise<CopyMethod> {
+  async copyFile(from: string, to: string, options: { size?: number; copyMtime?: boolean; signal?: AbortSignal | undefined } = {}): Promise<CopyMethod> {
     await createDir(dirname(to));
     const { method } = await copyVolume(from, to, {
       ...(options.size === undefined ? {} : { size: options.size }),
       preserveMtime: options.copyMtime === true,
       mode: 0o600,
       replaceSource: true,
+      ...(options.signal ? { signal: options.signal } : {}),
       beneath: { source: isBeneath(this.root, from) ? this.root : undefined, target: this.root },
     });
     durableStep();

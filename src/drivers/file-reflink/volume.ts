@@ -21,7 +21,7 @@ import { updateLoopDeviceSizes } from '../../io/loop.js';
 import type { VolumeCapabilities } from '../../model/features.js';
 import { isodate } from '../../model/isodate.js';
 import { keepsRevisions, revisionsToPrune } from '../../model/revisions.js';
-import { Volume, type VolumeInit } from '../../model/volume.js';
+import { Volume, type ImportVolumeOptions, type VolumeInit } from '../../model/volume.js';
 import { hasCode } from '../../native/errors.js';
 import { hardlinkFile, removeEmptyDir, removeFile, renameFile } from './files.js';
 import type { ReflinkPool } from './pool.js';
@@ -303,14 +303,14 @@ export class ReflinkVolume extends Volume {
   }
 
   /** The copy engine from the source's export: a reflink on the same filesystem. */
-  protected override async importFrom(source: Volume): Promise<string> {
+  protected override async importFrom(source: Volume, options: ImportVolumeOptions): Promise<string> {
     await this.requireOwnFiles();
     let success = false;
     try {
       const from = await source.export();
       let method: string;
       try {
-        method = copyMethodName(await this.pool.files.copyFile(from, this.importPath));
+        method = copyMethodName(await this.pool.files.copyFile(from, this.importPath, { signal: options.signal }));
       } finally {
         await source.exportEnd(from);
       }

@@ -16,7 +16,7 @@ async function send(volume: ZfsVolume, outFd: number, options: NativeSendOptions
   const started = process.hrtime.bigint();
   const from = options.since === undefined ? undefined : await volume.snapshotNamed(options.since);
   return volume.withSnapshot(options.revision, async (snapshot) => {
-    const bytes = sentSize(await zfsSendTo(zfsArgv.send(snapshot, from), outFd));
+    const bytes = sentSize(await zfsSendTo(zfsArgv.send(snapshot, from), outFd, options.signal));
     const props = await properties(snapshot, ['logicalreferenced']);
     const data = Math.min(volume.size, Number(props?.logicalreferenced ?? 0));
     return summarize('zfs', { bytes, size: volume.size, dataBytes: data, holeBytes: volume.size - data, method: from ? 'zfs send -i' : 'zfs send' }, started);
@@ -36,7 +36,7 @@ async function receive(volume: ZfsVolume, inFd: number, options: NativeReceiveOp
   const started = process.hrtime.bigint();
   const target = options.incremental ? volume.vid : volume.pool.helper('importing', volume.vid);
   await ensureParent(target);
-  await zfsReceiveFrom(zfsArgv.receive(target), inFd);
+  await zfsReceiveFrom(zfsArgv.receive(target), inFd, options.signal);
   const props = await properties(target, ['volsize', 'logicalreferenced']);
   const volsize = Number(props?.volsize ?? 0);
   if (options.size !== undefined && zvolSize(options.size) !== volsize) {

@@ -10,7 +10,7 @@ import { waitForDevice } from '../../io/wait.js';
 import { RevisionNotFoundError, StoragePoolException } from '../../errors/index.js';
 import type { VolumeCapabilities } from '../../model/features.js';
 import { keepsRevisions, revisionsToPrune } from '../../model/revisions.js';
-import { Volume, type VolumeInit } from '../../model/volume.js';
+import { Volume, type ImportVolumeOptions, type VolumeInit } from '../../model/volume.js';
 import { DIRTY_PROPERTY, descendants, destroyDataset, destroyIfEmpty, devicePath, ensureParent, exists, properties, randomSuffix, snapshots } from './datasets.js';
 import type { ZfsPool } from './pool.js';
 import {
@@ -114,10 +114,10 @@ export class ZfsVolume extends Volume {
   }
 
   /** `zfs send | zfs receive` of the committed state into `ds` (another zpool's dataset). */
-  private sendTo(ds: string): Promise<void> {
+  private sendTo(ds: string, signal: AbortSignal | undefined): Promise<void> {
     return this.withSnapshot(undefined, async (snapshot) => {
       await ensureParent(ds);
-      await zfsSendReceive(zfsArgv.send(snapshot), zfsArgv.receive(ds));
+      await zfsSendReceive(zfsArgv.send(snapshot), zfsArgv.receive(ds), signal);
     });
   }
 
@@ -303,7 +303,7 @@ export class ZfsVolume extends Volume {
    * pool's key); otherwise the copy engine from its export into a new sparse zvol, which
    * reads as zeros, so only data is written and holes stay holes.
    */
-  protected override async importFrom(source: Volume): Promise<string> {
+  protected override async importFrom(source: Volume, options: ImportVolumeOptions): Promise<string> {
     const tmp = this.pool.helper('tmp', this.vid);
     const zfsSource = source instanceof ZfsVolume ? source : undefined;
     let method: string;
@@ -311,7 +311,7 @@ export class ZfsVolume extends Volume {
       await zfsSource.cloneTo(tmp, this.rw ? {} : { readonly: 'on' });
       method = 'zfs clone';
     } else if (zfsSource) {
-      await zfsSource.sendTo(tmp);
+      await zfsSource.sendTo(tmp, options.signal);
       if (!this.rw) await zfsChange(zfsArgv.set(tmp, { readonly: 'on' }));
       method = 'zfs send/recv';
     } else {
@@ -319,7 +319,7 @@ export class ZfsVolume extends Volume {
       try {
         await this.createEmpty(tmp, source.size);
         await this.waitForDevice(tmp);
-        method = copyMethodName((await copyVolume(from, devicePath(tmp), { targetIsZero: true })).method);
+        method = copyMethodName((await copyVolume(from, devicePath(tmp), { targetIsZero: true, signal: options.signal })).method);
       } finally {
         await source.exportEnd(from);
       }

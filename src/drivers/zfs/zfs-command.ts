@@ -89,19 +89,19 @@ export async function zfsChange(args: string[], input?: string): Promise<string>
 }
 
 /** `zfs send` into `outFd`; resolves to its stderr (-P puts the stream's size there). */
-export function zfsSendTo(args: string[], outFd: number): Promise<string> {
-  return zfsCall(() => runStreaming('zfs', args, { stdout: outFd }));
+export function zfsSendTo(args: string[], outFd: number, signal?: AbortSignal): Promise<string> {
+  return zfsCall(() => runStreaming('zfs', args, { stdout: outFd, signal }));
 }
 
 /** `zfs receive` from `inFd`: all or nothing, as ZFS receives. */
-export async function zfsReceiveFrom(args: string[], inFd: number): Promise<void> {
-  await zfsCall(() => runStreaming('zfs', args, { stdin: inFd }));
+export async function zfsReceiveFrom(args: string[], inFd: number, signal?: AbortSignal): Promise<void> {
+  await zfsCall(() => runStreaming('zfs', args, { stdin: inFd, signal }));
   durableStep();
 }
 
 /** `zfs send ... | zfs receive ...` through a kernel pipe between the two. */
-export async function zfsSendReceive(send: string[], receive: string[]): Promise<string> {
-  const stderr = await zfsCall(() => runPipeline(['zfs', ...send], ['zfs', ...receive]));
+export async function zfsSendReceive(send: string[], receive: string[], signal?: AbortSignal): Promise<string> {
+  const stderr = await zfsCall(() => runPipeline(['zfs', ...send], ['zfs', ...receive], { signal }));
   durableStep();
   return stderr;
 }
