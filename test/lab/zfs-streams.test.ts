@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QvolApp } from '../../src/app/app.js';
 import { copyVolume } from '../../src/io/copy.js';
 import { exportVolume, importVolume } from '../../src/app/transfer.js';
-import { StreamError } from '../../src/errors/index.js';
+import { CancelledError, StreamError } from '../../src/errors/index.js';
 import type { Volume } from '../../src/model/volume.js';
 import { throughFifo } from '../helpers/fifo.js';
 import { patternBuffer, sameBytes, spreadChunks } from '../helpers/files.js';
@@ -154,6 +154,13 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs streams and clones between zpo
       expect(Number(zfsGet(app.getVolume('c3', 'private').vid, 'referenced'))).toBeLessThan(6 * MiB);
       // received under the encryption root: encrypted with its key, not sent in the clear
       expect(zfsGet(app.getVolume('c5', 'private').vid, 'encryptionroot')).toBe('qvoltwo/encryption/enc');
+
+      // Aborted while zfs send | zfs receive runs (or before: each zfs call takes a second
+      // here): CANCELLED, and no VM, no half-received dataset is left.
+      const err = await app.cloneVm('c1', 'c6', { pool: 'two', signal: AbortSignal.timeout(300) }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CancelledError);
+      expect(app.listVms().map((vm) => vm.name)).not.toContain('c6');
+      expect(datasetsUnder('qvoltwo/q').filter((d) => d.includes('c6'))).toEqual([]);
     });
   });
 });
