@@ -9,9 +9,10 @@ bash scripts/install-deps.sh || exit 1
 [ -f build/Release/qvol.node ] || node scripts/build-native.mjs || exit 1
 npx --no-install tsc -p tsconfig.build.json || exit 1
 if command -v clang-format >/dev/null; then
-  npm run --silent lint || exit 1  # tsc over the tests and benchmarks too, clang-format over native/
+  npm run --silent lint || exit 1  # tsc and eslint over the tests and benchmarks too, clang-format over native/
 else
   npx --no-install tsc -p tsconfig.json || exit 1
+  npx --no-install eslint --max-warnings 0 . || exit 1
   echo "== lint: clang-format skipped: not installed (scripts/install-deps.sh installs it as root)"
 fi
 
