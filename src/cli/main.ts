@@ -5,6 +5,15 @@ import * as nodeModule from 'node:module';
 // start-up on every command. (Node 20 has no such cache; then this does nothing.)
 (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
+// `qvol --version` answers before the command line parser is loaded: a script that checks
+// the version pays for one small module, not for commander and every verb's definition.
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  const { VERSION } = await import('../version.js');
+  process.stdout.write(`${VERSION}\n`);
+  process.exit(0);
+}
+
 // A reader that goes away (`qvol volume ls | head -1`) ends our output quietly, as it ends
 // any Unix tool's, instead of with a stack trace. (A stream export reports its own EPIPE.)
 for (const stream of [process.stdout, process.stderr]) {
@@ -32,5 +41,5 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 
 // Imported after the cache is on, so that the program's modules come from it.
 const { runCli } = await import('./program.js');
-const status = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: controller.signal });
+const status = await runCli(args, { stdout: process.stdout, stderr: process.stderr, signal: controller.signal });
 process.exitCode = caught ? exitStatusOfSignal(caught) : status;
