@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Limit } from './guard.js';
 
 export interface Run {
   seconds: number;
@@ -25,6 +26,8 @@ export interface Contender {
 export interface Workload {
   name: string;
   goal: string;
+  /** The goal as a ratio against a peer of the same run: what the guard checks (guard.ts). */
+  limit: Limit;
   /** Builds the source and the place for targets; returns what the runs need. */
   setup(quick: boolean): Promise<Prepared> | Prepared;
 }

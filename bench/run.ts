@@ -9,7 +9,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { native } from '../src/native/binding.js';
 import { formatBytes } from '../src/util/size.js';
+import { RegressionGuard, ratioAgainst } from './guard.js';
 import { measure, writeJson, type Result, type Workload } from './harness.js';
+import { startup } from './workloads/startup.js';
 import { crossFsCopy } from './workloads/cross-fs-copy.js';
 import { deviceCopy } from './workloads/device-copy.js';
 import { reflinkCopy } from './workloads/reflink-copy.js';
@@ -70,6 +72,7 @@ function zeroScan(): Record<string, Record<string, number>> {
 
 const report: Record<string, unknown> = { quick, date: new Date().toISOString(), kernel: native.capabilitiesSync().kernel, workloads: [] };
 const rounds = quick ? 3 : 7;
+const guard = new RegressionGuard();
 console.log(`qvol bench (${quick ? 'quick: smaller images' : 'full'}, ${rounds} rounds; every run ends with the target synced)`);
 console.log('ratio = qvol / this contender, below 1 is faster. This VM\'s disk stalls now and then for a second,');
 console.log('whoever is writing; stalls only add time, so the ratio of the minimums is the steadier figure.\n');
@@ -83,7 +86,8 @@ for (const { w, needsRoot } of workloads) {
   const prepared = await w.setup(quick);
   try {
     const results = await measure(prepared, rounds);
-    console.log(`${table(results)}\n`);
+    console.log(table(results));
+    console.log(`${await guard.check(w.name, w.limit.ratio, ratioAgainst(results, w.limit), async () => ratioAgainst(await measure(prepared, rounds), w.limit))}\n`);
     (report.workloads as unknown[]).push({ name: w.name, goal: w.goal, results });
   } finally {
     prepared.cleanup();
@@ -104,8 +108,20 @@ if (isRoot && (!only || 'vm'.includes(only) || only.startsWith('vm'))) {
   console.log(`## vm clone, ext4 pool -> XFS pool (${formatBytes(clone.data)} of data)\n   goal: qvol <= 0.9x cp --sparse=always`);
   console.log(`   qvol vm clone -P xfs      min ${Math.min(...clone.qvolSeconds).toFixed(3)} s  median ${m(clone.qvolSeconds).toFixed(3)} s`);
   console.log(`   cp --sparse=always + sync min ${Math.min(...clone.cpSeconds).toFixed(3)} s  median ${m(clone.cpSeconds).toFixed(3)} s`);
-  console.log(`   ratio (min) ${(Math.min(...clone.qvolSeconds) / Math.min(...clone.cpSeconds)).toFixed(2)}x, (median) ${(m(clone.qvolSeconds) / m(clone.cpSeconds)).toFixed(2)}x\n`);
+  console.log(`   ratio (min) ${(Math.min(...clone.qvolSeconds) / Math.min(...clone.cpSeconds)).toFixed(2)}x, (median) ${(m(clone.qvolSeconds) / m(clone.cpSeconds)).toFixed(2)}x`);
+  const cloneRatio = (c: typeof clone) => ({ ratio: Math.min(...c.qvolSeconds) / Math.min(...c.cpSeconds), peer: 'cp --sparse=always' });
+  console.log(`${await guard.check('vm clone ext4 -> XFS', 0.9, cloneRatio(clone), async () => cloneRatio(await crossFsClone(quick, rounds)))}\n`);
   report.vmClone = clone;
+}
+if (!only || 'startup'.includes(only)) {
+  const s = await startup(quick ? 5 : 15);
+  console.log('## start-up: whole processes as a user runs them, beside the library call in-process');
+  console.log('   goal: qvol --version <= 1.5x node -e 0; a verb <= node -e 0 + its library call + 50 ms');
+  for (const [what, ms] of Object.entries(s.ms)) console.log(`   ${what.padEnd(34)} ${ms.toFixed(1).padStart(7)} ms (min)`);
+  console.log(`   qvol vm ls: ${s.verbOverheadMs.toFixed(1)} ms over node -e 0 and the library call`);
+  const versionRatio = (r: typeof s) => ({ ratio: r.ms['qvol --version']! / r.ms['node -e 0']!, peer: 'node -e 0' });
+  console.log(`${await guard.check('qvol --version', 1.5, versionRatio(s), async () => versionRatio(await startup(quick ? 5 : 15)))}\n`);
+  report.startup = s;
 }
 const scan = zeroScan();
 console.log('## zero detection, 4 KiB blocks (GB/s)');
@@ -114,5 +130,8 @@ for (const [impl, rates] of Object.entries(scan)) {
 }
 report.zeroScan = scan;
 mkdirSync(dirname(jsonPath), { recursive: true });
+report.regressions = guard.regressions;
 writeJson(jsonPath, report);
-console.log(`\nwritten: ${jsonPath}`);
+console.log(`\n${guard.summary()}`);
+console.log(`written: ${jsonPath}`);
+if (guard.regressions.length > 0) process.exitCode = 1;

@@ -6,5 +6,6 @@ import { hostToXfsPrepared } from './files.js';
 export const crossFsCopy: Workload = {
   name: 'sparse file ext4 -> XFS',
   goal: 'qvol <= 0.9x qemu-img convert',
+  limit: { ratio: 0.9, peer: 'qemu-img convert' },
   setup: (quick) => hostToXfsPrepared('cross', quick, 2, [qvolContender('qvol copy'), qemuImgConvert(), cp('--sparse=always')]),
 };

@@ -12,6 +12,7 @@ import { allocatedBytes, qvolContender, type Prepared, type Workload } from '../
 export const deviceCopy: Workload = {
   name: 'sparse file -> loop block device',
   goal: 'qvol <= 1.0x the fastest peer; the device reads back equal',
+  limit: { ratio: 1.0 },
   setup(quick): Prepared {
     const size = quick ? 512 * MiB : 4 * GiB;
     const scratch = scratchDir('device');

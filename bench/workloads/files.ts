@@ -1,6 +1,7 @@
 /** Prepared runs for file targets in one directory: one target per contender. */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import type { Limit } from '../guard.js';
 import { allocatedBytes, dropTarget, type Contender, type Prepared, type Workload } from '../harness.js';
 import { GiB, MiB, makeSparseImage, scratchDir } from '../fixtures.js';
 import { mountLoopFs } from '../../test/helpers/loopfs.js';
@@ -31,6 +32,7 @@ export function filePrepared(src: string, dstDir: string, contenders: Contender[
 export function hostFileWorkload(spec: {
   name: string;
   goal: string;
+  limit: Limit;
   /** Writes the source at `path`, `quick` choosing the smaller size. */
   make(path: string, quick: boolean): void;
   contenders: Contender[];
@@ -38,6 +40,7 @@ export function hostFileWorkload(spec: {
   return {
     name: spec.name,
     goal: spec.goal,
+    limit: spec.limit,
     setup(quick) {
       const scratch = scratchDir(spec.name.split(' ')[0]!);
       const src = join(scratch.dir, 'src.img');

@@ -19,6 +19,7 @@ export function reflinkCopy(kind: FsKind): Workload {
   return {
     name: `sparse file -> same ${kind} (reflink)`,
     goal: 'qvol <= 1.1x cp --reflink=always; every extent shared',
+    limit: { ratio: 1.1, peer: 'cp --reflink=always' },
     setup(quick) {
       const size = quick ? 512 * MiB : 4 * GiB;
       const fs = mountLoopFs(kind, (size * 2) / MiB);

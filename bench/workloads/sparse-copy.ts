@@ -7,6 +7,7 @@ import { hostFileWorkload } from './files.js';
 export const sparseCopy = hostFileWorkload({
   name: 'sparse file -> same ext4',
   goal: 'qvol <= 0.9x the fastest peer; allocation = source data',
+  limit: { ratio: 0.9 },
   make: (path, quick) => makeSparseImage(path, quick ? 512 * MiB : 4 * GiB, 0.1),
   contenders: [qvolContender('qvol copy'), cp(), cp('--sparse=always'), qemuImgConvert(), ddSparse()],
 });

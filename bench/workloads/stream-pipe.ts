@@ -40,6 +40,7 @@ export function streamPipe(format: 'raw' | 'sparse'): Workload {
   return {
     name: `stream ${format}: export | pipe | import, ext4 -> XFS`,
     goal: format === 'sparse' ? 'qvol <= 0.3x the dd pipeline; bytes through the pipe <= 1.01x the data' : 'qvol within 1.2x of pv',
+    limit: { ratio: format === 'sparse' ? 0.3 : 1.2 },
     setup(quick) {
       const peer = format === 'sparse'
         ? pipeline('dd bs=4k | dd conv=sparse bs=64k', (s, d) => `dd if=${s} bs=4k status=none | ${sparseWriter(d)}`)

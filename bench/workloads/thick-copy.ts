@@ -7,6 +7,7 @@ import { hostFileWorkload } from './files.js';
 export const thickCopy = hostFileWorkload({
   name: 'thick file (90 % zeros) -> thin, same ext4',
   goal: 'qvol <= 0.9x cp --sparse=always; allocation = data',
+  limit: { ratio: 0.9, peer: 'cp --sparse=always' },
   make: (path, quick) => makeThickImage(path, quick ? 256 * MiB : 2 * GiB, 0.1),
   contenders: [qvolContender('qvol copy --sparse always', { sparse: 'always' }), cp('--sparse=always')],
 });

@@ -17,7 +17,7 @@ import { Registry } from './registry.js';
 import { RunningMarkers } from './running.js';
 import type { VmClass, VmRecord } from './state.js';
 import { VmStorage, type CloneResult, type RecoverResult, type StartedDevice } from './storage.js';
-import { exportVolume, importVolume, type ExportOptions, type ImportOptions, type TransferSummary } from './transfer.js';
+import type { ExportOptions, ImportOptions, TransferSummary } from './transfer.js';
 import { VolumeOps, volumeInfo, type VolumeInfo } from './volume-ops.js';
 
 export interface OpenOptions {
@@ -82,7 +82,7 @@ export class QvolApp {
   /** Creates, sets up and registers a pool; nothing is registered if setup fails. */
   async addPool(options: Record<string, string | number | boolean>): Promise<Pool> {
     validateName('pool', String(options.name ?? ''));
-    const pool = createPool(options, this.registry.drivers);
+    const pool = await createPool(options, this.registry.drivers);
     const dir = pool.config.dir_path;
     if (typeof dir === 'string') {
       const others = [...this.pools.values()].flatMap((p) => (typeof p.config.dir_path === 'string' ? [{ name: p.name, dir: p.config.dir_path }] : []));
@@ -197,12 +197,15 @@ export class QvolApp {
   }
 
   /** Writes a volume's committed data (or a revision) to a path or an fd. Takes no lock, as Qubes. */
-  exportVolume(vm: string, volume: string, options: ExportOptions): Promise<TransferSummary> {
-    return exportVolume(this.getVolume(vm, volume), options);
+  async exportVolume(vm: string, volume: string, options: ExportOptions): Promise<TransferSummary> {
+    const v = this.getVolume(vm, volume);
+    const { exportVolume } = await import('./transfer.js'); // the data path, loaded by the verbs that move data
+    return exportVolume(v, options);
   }
 
   /** Replaces a halted VM's volume data from a path or an fd, and records its new size. */
-  importVolume(vm: string, volume: string, options: ImportOptions): Promise<TransferSummary> {
+  async importVolume(vm: string, volume: string, options: ImportOptions): Promise<TransferSummary> {
+    const { importVolume } = await import('./transfer.js');
     return this.volumeOps.importInto(vm, volume, (v) => importVolume(v, options));
   }
 }

@@ -52,7 +52,7 @@ export class Registry {
   static async open(options: RegistryOptions): Promise<Registry> {
     await mkdir(options.home, { recursive: true, mode: 0o700 });
     const registry = new Registry(options.home, options.lockTimeoutMs, options.drivers ?? {});
-    registry.load(await loadState(registry.statePath));
+    await registry.load(await loadState(registry.statePath));
     return registry;
   }
 
@@ -61,9 +61,9 @@ export class Registry {
   }
 
   /** Builds the pools and VMs of `state` that are not built yet. */
-  private load(state: State): void {
+  private async load(state: State): Promise<void> {
     for (const config of Object.values(state.pools)) {
-      if (!this.pools.has(config.name)) this.pools.set(config.name, createPool(config, this.drivers));
+      if (!this.pools.has(config.name)) this.pools.set(config.name, await createPool(config, this.drivers));
     }
     for (const name of Object.keys(state.vms)) this.build(state, name);
   }
@@ -166,7 +166,7 @@ export class Registry {
   private async refresh(names: string[]): Promise<void> {
     const state = await loadState(this.statePath);
     for (const name of names) this.vms.delete(name);
-    this.load(state);
+    await this.load(state);
   }
 
   // -- changes: each one read-modify-write of the state file under the registry lock ------------

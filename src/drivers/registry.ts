@@ -5,27 +5,30 @@
 import { QvolError, UsageError } from '../errors/index.js';
 import type { DriverContext } from '../model/driver-context.js';
 import type { Pool } from '../model/pool.js';
-import { ReflinkPool, isReflinkSupported, type ReflinkPoolOptions } from './file-reflink/pool.js';
-import { ZfsEncryptedPool, type ZfsEncryptedPoolOptions } from './zfs/encrypted-pool.js';
-import { ZfsPool, type ZfsPoolOptions } from './zfs/pool.js';
+import type { ReflinkPoolOptions } from './file-reflink/pool.js';
+import type { ZfsEncryptedPoolOptions } from './zfs/encrypted-pool.js';
+import type { ZfsPoolOptions } from './zfs/pool.js';
+
+type Options = Record<string, string | number | boolean>;
 
 interface DriverEntry {
   parameters: Record<string, boolean>;
-  create(options: Record<string, string | number | boolean>, context: DriverContext): Pool;
+  /** Imports the driver's code when a pool of it is first built: a command pays only for the drivers it uses. */
+  create(options: Options, context: DriverContext): Promise<Pool>;
 }
 
 const DRIVERS: Record<string, DriverEntry> = {
   'file-reflink': {
     parameters: { dir_path: true, revisions_to_keep: false, setup_check: false, ephemeral_volatile: false },
-    create: (options) => new ReflinkPool(options as unknown as ReflinkPoolOptions),
+    create: async (options) => new (await import('./file-reflink/pool.js')).ReflinkPool(options as unknown as ReflinkPoolOptions),
   },
   zfs_zvol: {
     parameters: { zpool_name: false, container: false, block_devices: false, force: false, revisions_to_keep: false, ephemeral_volatile: false },
-    create: (options) => new ZfsPool(options as unknown as ZfsPoolOptions),
+    create: async (options) => new (await import('./zfs/pool.js')).ZfsPool(options as unknown as ZfsPoolOptions),
   },
   zfs_encrypted: {
     parameters: { zpool_name: true, unload_timeout: false, passphrase_command: false, revisions_to_keep: false, ephemeral_volatile: false },
-    create: (options, context) => new ZfsEncryptedPool(options as unknown as ZfsEncryptedPoolOptions, context),
+    create: async (options, context) => new (await import('./zfs/encrypted-pool.js')).ZfsEncryptedPool(options as unknown as ZfsEncryptedPoolOptions, context),
   },
 };
 
@@ -47,7 +50,7 @@ function entry(driver: string, pool: string): DriverEntry {
  * Builds a pool from its options (name, driver and the driver's own), checking them;
  * `context` gives the drivers what only the caller knows (src/model/driver-context.ts).
  */
-export function createPool(options: Record<string, string | number | boolean>, context: DriverContext = {}): Pool {
+export async function createPool(options: Options, context: DriverContext = {}): Promise<Pool> {
   const name = String(options.name ?? '');
   if (!name) throw new UsageError('No pool name for pool');
   if (!options.driver) throw new UsageError(`No driver specified for pool ${name}`);
@@ -67,6 +70,7 @@ export function createPool(options: Record<string, string | number | boolean>, c
  * where the filesystem shares extents and copying sparse where it does not (then `note` says so).
  */
 export async function embeddedPoolOptions(name: string, dir: string): Promise<{ options: Record<string, string | boolean>; note?: string }> {
+  const { isReflinkSupported } = await import('./file-reflink/pool.js');
   const reflinks = await isReflinkSupported(dir);
   return {
     options: { name, driver: 'file-reflink', dir_path: dir, setup_check: reflinks },

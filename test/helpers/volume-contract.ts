@@ -15,7 +15,7 @@ export interface ContractDriver {
   /** A fresh, set-up pool for one test. */
   makePool(options: { revisionsToKeep: number }): Promise<Pool>;
   /** The same pool as a new process would build it from its config (for the power-loss rule). */
-  reopen(pool: Pool): Pool;
+  reopen(pool: Pool): Pool | Promise<Pool>;
   /** What the pool still holds of its volumes (should be nothing after every remove). */
   leftovers(pool: Pool): Promise<string[]>;
 }
@@ -128,7 +128,7 @@ export function volumeContract(driver: ContractDriver): void {
     await v.start();
     writeAt(v.path!, 'unsaved');
     // The host dies: a new process builds the pool and volume again from their configs.
-    const again = origin(driver.reopen(pool));
+    const again = origin(await driver.reopen(pool));
     expect(await again.isDirty()).toBe(true);
     await again.start();
     expect(readAt(again.path!, 8)).toBe('unsaved');

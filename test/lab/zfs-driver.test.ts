@@ -99,12 +99,12 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs_zvol specifics'), () => {
     try {
       sh('mkfs.ext4', '-q', dev);
       const options = { name: 'bd', driver: 'zfs_zvol', zpool_name: 'qvolbd', block_devices: dev };
-      await expect(createPool(options).setup()).rejects.toThrow(`Block device ${dev} holds a ext4 filesystem: pass force=True`);
+      await expect((await createPool(options)).setup()).rejects.toThrow(`Block device ${dev} holds a ext4 filesystem: pass force=True`);
       expect(sh('zpool', 'list', '-H', '-o', 'name')).not.toContain('qvolbd');
-      const pool = createPool({ ...options, force: 'True' });
+      const pool = await createPool({ ...options, force: 'True' });
       await pool.setup();
       expect(zfsGet('qvolbd', 'org.qvol:pool')).toBe('bd');
-      await expect(createPool({ ...options, name: 'again' }).setup()).rejects.toThrow(/zpool qvolbd already exists/);
+      await expect((await createPool({ ...options, name: 'again' })).setup()).rejects.toThrow(/zpool qvolbd already exists/);
       await pool.destroy();
       expect(sh('zpool', 'list', '-H', '-o', 'name')).not.toContain('qvolbd');
     } finally {
@@ -131,12 +131,12 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs_encrypted specifics'), () => {
     await v.create();
     await commit(v, 'secret');
     sh('zfs', 'unload-key', pool.container);
-    const wrong = createPool({ ...pool.config, passphrase_command: 'printf %s wrong-horse' });
+    const wrong = await createPool({ ...pool.config, passphrase_command: 'printf %s wrong-horse' });
     const again = wrong.initVolume(tmpl, { name: 'root', saveOnStop: true, rw: true, size: MiB });
     await expect(again.start()).rejects.toMatchObject({ code: 'WRONG_PASSPHRASE', message: expect.stringMatching(/Wrong passphrase for pool/) });
     expect(keystatus(pool)).toBe('unavailable');
     expect(zfsGet(v.vid, 'org.qvol:dirty')).toBe('off');
-    const right = createPool(pool.config).initVolume(tmpl, { name: 'root', saveOnStop: true, rw: true, size: MiB });
+    const right = (await createPool(pool.config)).initVolume(tmpl, { name: 'root', saveOnStop: true, rw: true, size: MiB });
     await right.start();
     expect(readAt(right.path!, 8)).toBe('secret');
     await right.stop();
@@ -170,7 +170,7 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs_encrypted specifics'), () => {
     // The timer removes its pid file just after `zfs unload-key` returns: wait for it to go.
     await waitForAsync(async () => (await runningTimer(pool.container)) === undefined, 30_000);
     // The next start asks for the key again and finds the data.
-    const again = createPool(pool.config).initVolume(tmpl, { name: 'root', saveOnStop: true, rw: true, size: MiB });
+    const again = (await createPool(pool.config)).initVolume(tmpl, { name: 'root', saveOnStop: true, rw: true, size: MiB });
     await again.start();
     expect(keystatus(pool)).toBe('available');
     expect(await runningTimer(pool.container)).toBeUndefined(); // no timer while it runs

@@ -59,15 +59,15 @@ describe('zfs pools: options and layout', () => {
     expect(pool.helper('exported', v.vid, '.abcd')).toBe('tank/qubes/.exported/work:private.abcd');
   });
 
-  it('lays an encrypted pool out under <zpool>/encryption/<pool> and persists its options', () => {
+  it('lays an encrypted pool out under <zpool>/encryption/<pool> and persists its options', async () => {
     const pool = new ZfsEncryptedPool({ name: 'secret', zpool_name: 'tank', passphrase_command: 'systemd-ask-password' });
     const v = pool.initVolume({ name: 'work', dirPathPrefix: 'appvms' }, { name: 'private', saveOnStop: true, rw: true, size: 2 ** 20 });
     expect([pool.encryptionRoot, v.vid]).toEqual(['tank/encryption/secret', 'tank/encryption/secret/work/private']);
     expect(pool.helper('tmp', v.vid)).toBe('tank/encryption/secret/.tmp/work:private');
     expect(pool.config).toEqual({ name: 'secret', driver: 'zfs_encrypted', zpool_name: 'tank', unload_timeout: 1200, passphrase_command: 'systemd-ask-password', revisions_to_keep: 1, ephemeral_volatile: false });
-    expect(createPool(pool.config)).toBeInstanceOf(ZfsEncryptedPool);
+    expect(await createPool(pool.config)).toBeInstanceOf(ZfsEncryptedPool);
     expect(() => new ZfsEncryptedPool({ name: 's', zpool_name: 'tank', unload_timeout: '-3' })).toThrow(/whole seconds/);
-    expect(() => createPool({ name: 's', driver: 'zfs_encrypted' })).toThrow(/missing required driver options: zpool_name/);
+    await expect(createPool({ name: 's', driver: 'zfs_encrypted' })).rejects.toThrow(/missing required driver options: zpool_name/);
     expect(driverParameters('zfs_zvol')).toEqual({ zpool_name: false, container: false, block_devices: false, force: false, revisions_to_keep: false, ephemeral_volatile: false });
   });
 });
