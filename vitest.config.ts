@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     pool: 'forks',
+    setupFiles: ['test/helpers/runtime-dir.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     projects: [

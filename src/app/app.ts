@@ -88,7 +88,7 @@ export class QvolApp {
       const others = [...this.pools.values()].flatMap((p) => (typeof p.config.dir_path === 'string' ? [{ name: p.name, dir: p.config.dir_path }] : []));
       await checkPoolDirectory(pool.name, dir, others);
     }
-    await pool.setup();
+    await pool.locks.pool(() => pool.setup());
     await this.registry.addPool(pool);
     return pool;
   }

@@ -4,6 +4,7 @@
  * it; the app layer keeps the pools and their configs.
  */
 import { NotImplementedError, QubesValueError, QvolError } from '../errors/index.js';
+import { PoolLocks } from './pool-locks.js';
 import { validateName } from './names.js';
 import { parseBoolStrict } from './parse-bool.js';
 import type { Volume, VolumeInit } from './volume.js';
@@ -49,6 +50,23 @@ export abstract class Pool {
       throw new QubesValueError(`Invalid revisions_to_keep '${String(options.revisions_to_keep)}' for pool ${options.name}: use a whole number, -1 (no snapshots) or more.`);
     }
     this.ephemeralVolatile = parseBoolStrict(options.ephemeral_volatile ?? false);
+  }
+
+  /**
+   * What the pool's storage is, whoever names the pool: its locks (pool-locks.ts) are
+   * shared by every process that reaches this storage. Drivers name their directory or
+   * dataset; the default is the pool's name.
+   */
+  get storageIdentity(): string {
+    return `${this.driver}:${this.name}`;
+  }
+
+  private poolLocks?: PoolLocks;
+
+  /** The cross-process locks of this pool's storage. */
+  get locks(): PoolLocks {
+    this.poolLocks ??= new PoolLocks(this.storageIdentity, this.name);
+    return this.poolLocks;
   }
 
   /** The persisted options, with which the pool is constructed again. */

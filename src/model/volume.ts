@@ -198,9 +198,12 @@ export abstract class Volume {
 
   // -- the contract: public operations -------------------------------------------------------
 
-  /** Runs `fn` under the per-volume lock: mutating operations never overlap. */
+  /**
+   * Runs `fn` under the per-volume lock: mutating operations never overlap, within this
+   * process (a mutex) or across processes (the pool's flock, model/pool-locks.ts).
+   */
   protected locked<T>(fn: () => Promise<T>): Promise<T> {
-    return this.lock.run(fn);
+    return this.lock.run(() => this.pool.locks.volume(this.vid, fn));
   }
 
   /** Called once in the volume's lifetime; nothing touches storage before it. */

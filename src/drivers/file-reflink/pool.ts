@@ -50,6 +50,10 @@ export class ReflinkPool extends Pool {
     this.setupCheck = parseBool(options.setup_check ?? true);
   }
 
+  override get storageIdentity(): string {
+    return `file-reflink:${this.dirPath}`;
+  }
+
   override get config(): Record<string, string | number | boolean> {
     return { ...super.config, dir_path: this.dirPath };
   }

@@ -60,6 +60,11 @@ export class ZfsPool extends Pool {
     this.force = parseBool(options.force ?? false);
   }
 
+  /** The container dataset: zfs_zvol and zfs_encrypted pools in one zpool lock apart. */
+  override get storageIdentity(): string {
+    return `zfs:${this.container}`;
+  }
+
   override get config(): Record<string, string | number | boolean> {
     const base = { ...super.config };
     if (this.container === this.zpoolName) base.zpool_name = this.zpoolName;
