@@ -4,6 +4,7 @@
  */
 import { CommanderError } from 'commander';
 import { QvolError } from '../errors/index.js';
+import { describeSystemError } from '../errors/system-text.js';
 import { isSystemError } from '../native/errors.js';
 
 export interface CliIo {
@@ -30,21 +31,25 @@ export function printJson(io: CliIo, value: unknown): void {
   io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** An error as scripts see it: a stable code, one sentence, the path at fault, the exit status. */
-export function errorRecord(err: unknown): { code: string; message: string; path?: string; exitCode: number } {
+/**
+ * An error as scripts see it: a stable code, one sentence, the path at fault (and the
+ * second one, `dest`, of an error that names two), the exit status.
+ */
+export function errorRecord(err: unknown): { code: string; message: string; path?: string; dest?: string; exitCode: number } {
   let code = 'INTERNAL';
   let message = String(err);
   let exitCode = 1;
   let path: string | undefined;
+  let dest: string | undefined;
   if (err instanceof QvolError) {
-    ({ code, message, exitCode, path } = err);
+    ({ code, message, exitCode, path, dest } = err);
   } else if (isSystemError(err)) {
-    ({ code, message } = err);
-    path = (err as { path?: string }).path;
+    ({ code, path, dest } = err);
+    message = describeSystemError(err);
   } else if (err instanceof Error) {
     message = err.message;
   }
-  return { code, message, exitCode, ...(path === undefined ? {} : { path }) };
+  return { code, message, exitCode, ...(path === undefined ? {} : { path }), ...(dest === undefined ? {} : { dest }) };
 }
 
 /**
@@ -62,8 +67,9 @@ export class ReportedFailure extends Error {
 export function reportError(io: CliIo, err: unknown, json: boolean): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
   if (err instanceof ReportedFailure) return err.exitCode;
-  const { code, message, path, exitCode } = errorRecord(err);
-  if (json) printJson(io, { error: { code, message, ...(path === undefined ? {} : { path }) } });
+  const { exitCode, ...record } = errorRecord(err);
+  const { message } = record;
+  if (json) printJson(io, { error: record });
   else io.stderr.write(`qvol: ${message}\n`);
   if (!(err instanceof QvolError) && !isSystemError(err) && err instanceof Error && process.env.QVOL_DEBUG) {
     io.stderr.write(`${err.stack}\n`);

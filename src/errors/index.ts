@@ -8,12 +8,15 @@ import { exitStatusOf } from './codes.js';
 export { ERROR_CODES, exitStatusOf, exitStatusOfSignal, type ErrorCode } from './codes.js';
 export interface QvolErrorOptions {
   path?: string;
+  /** The second path of an error that names two (a copy's target), as Node's `dest`. */
+  dest?: string;
   cause?: unknown;
 }
 
 export class QvolError extends Error {
   readonly code: string;
   readonly path?: string;
+  readonly dest?: string;
 
   /** The CLI's exit status for this error (codes.ts: 2 for bad input, else 1). */
   get exitCode(): number {
@@ -25,6 +28,7 @@ export class QvolError extends Error {
     this.name = new.target.name;
     this.code = code;
     if (options.path !== undefined) this.path = options.path;
+    if (options.dest !== undefined) this.dest = options.dest;
   }
 }
 

@@ -136,7 +136,7 @@ export async function openTarget(path: string, source: CopySource, size: number,
     st = await statOrUndefined(path);
   }
   if (st && sameFile(st, source.stat) && !(options.replaceSource && st.isFile())) {
-    throw new CopyError('SAME_FILE', `Source and target are the same file ('${source.path}' and '${path}'): choose another target.`, { path });
+    throw new CopyError('SAME_FILE', `Source and target are the same file ('${source.path}' and '${path}'): choose another target.`, { path: source.path, dest: path });
   }
   if (st?.isBlockDevice()) return openBlockTarget(path, st, size);
   if (st && !st.isFile()) {
@@ -153,7 +153,7 @@ async function openPoolTarget(path: string, source: CopySource, size: number, op
     throw unsafePath(path, `it is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}`);
   }
   if (st && sameFile(st, source.stat) && !options.replaceSource) {
-    throw new CopyError('SAME_FILE', `Source and target are the same file ('${source.path}' and '${path}'): choose another target.`, { path });
+    throw new CopyError('SAME_FILE', `Source and target are the same file ('${source.path}' and '${path}'): choose another target.`, { path: source.path, dest: path });
   }
   return openFileTarget(path, size, options.mode ?? 0o600, beneath);
 }

@@ -77,12 +77,12 @@ function explain(err: unknown, source: CopySource, target: CopyTarget, reflink: 
   }
   if (hasCode(err, 'ECANCELED')) {
     return new CancelledError(`Copy of '${source.path}' to '${target.path}' was cancelled; nothing was left behind.`,
-      { path: target.path, cause: err });
+      { path: source.path, dest: target.path, cause: err });
   }
   if (reflink === 'always' && (err as { syscall?: string }).syscall === 'ioctl(FICLONE)') {
     return new CopyError('REFLINK_UNSUPPORTED',
       `Cannot reflink '${source.path}' to '${target.path}': both must be files on one filesystem that shares extents (btrfs, XFS); use --reflink auto to copy instead.`,
-      { path: target.path, cause: err });
+      { path: source.path, dest: target.path, cause: err });
   }
   return err;
 }
@@ -111,7 +111,7 @@ export async function copyVolume(sourcePath: string, targetPath: string, options
     if (reflink === 'always' && (source.kind !== 'file' || target.kind !== 'file')) {
       throw new CopyError('REFLINK_UNSUPPORTED',
         `Cannot reflink '${source.path}' to '${target.path}': only regular files share extents; use --reflink auto.`,
-        { path: target.path });
+        { path: source.path, dest: target.path });
     }
     const stats = await withCallerStack(() => native.copyFile(source.handle.fd, target!.handle.fd, {
       length: Math.min(size, source.size),
