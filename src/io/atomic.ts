@@ -1,11 +1,14 @@
 /**
  * Durable publication of files: data is fsynced before the rename that publishes it, and
  * the directory is fsynced after every create, rename and remove (Qubes' replace_file).
+ * A name operation and its directory fsync run as one native call on one thread: on btrfs,
+ * a directory fsync from another thread than the rename's waits a scheduler tick (4-10 ms;
+ * native/sys/durable.h).
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, unlink } from 'node:fs/promises';
+import { native } from '../native/binding.js';
 import { hasCode } from '../native/errors.js';
 import { openBeneath, type OpenFile } from './open-beneath.js';
 
@@ -30,10 +33,8 @@ export function tempPathFor(path: string): string {
 }
 
 /** rename, then fsync the directories it changed. */
-export async function renameDurably(from: string, to: string): Promise<void> {
-  await rename(from, to);
-  await fsyncDir(dirname(to));
-  if (dirname(from) !== dirname(to)) await fsyncDir(dirname(from));
+export function renameDurably(from: string, to: string): Promise<void> {
+  return native.durable('rename', from, to);
 }
 
 /** Publishes a fully written and fsynced temporary file under its final name. */
@@ -42,12 +43,12 @@ export const publish = renameDurably;
 /** Removes a file if it exists, and fsyncs its directory when something was removed. */
 export async function removeDurably(path: string): Promise<boolean> {
   try {
-    await unlink(path);
+    await native.durable('unlink', path);
   } catch (err) {
-    if (hasCode(err, 'ENOENT')) return false;
+    // ENOENT from unlink: nothing was there (an fsync's ENOENT cannot happen: the directory held it).
+    if (hasCode(err, 'ENOENT') && (err as { syscall?: string }).syscall === 'unlink') return false;
     throw err;
   }
-  await fsyncDir(dirname(path));
   return true;
 }
 

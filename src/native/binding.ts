@@ -196,6 +196,14 @@ export interface NativeBinding {
    * a link on the way, EXDEV for an escape. `openat2: false` forces the walk (tests).
    */
   openBeneath(root: string, rel: string, flags: number, mode: number, options?: { openat2?: boolean }): Promise<OpenedBeneath>;
+  /**
+   * rename, unlink, link, mkdir or rmdir, then an fsync of each directory it changed, all
+   * on one thread (native/sys/durable.h: btrfs makes a directory fsync from another thread
+   * wait a scheduler tick). Rejects with the failing call's SystemError (path, dest).
+   */
+  durable(op: 'rename' | 'link', path: string, dest: string): Promise<void>;
+  durable(op: 'unlink' | 'rmdir', path: string): Promise<void>;
+  durable(op: 'mkdir', path: string, dest: undefined, mode: number): Promise<void>;
   /** A new kernel pipe, [readFd, writeFd], close-on-exec; the caller closes both. */
   pipeSync(): [number, number];
   /** Non-blocking flock(2): true when taken, false when another holder has it. */

@@ -1,13 +1,15 @@
 /**
  * The reflink driver's file primitives (as qubes-core-admin's qubes/storage/reflink.py has
  * them), each durable: data is fsynced before the rename that publishes it, and every
- * create, rename and remove is followed by an fsync of the directory it changed.
+ * create, rename and remove is followed by an fsync of the directory it changed, in one
+ * native call on one thread (io/atomic.ts says why).
  */
 import { constants } from 'node:fs';
-import { link, mkdir, rmdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { copyVolume, type CopyMethod } from '../../io/copy.js';
-import { atomicReplace, fsyncDir, removeDurably, renameDurably } from '../../io/atomic.js';
+import { atomicReplace, removeDurably, renameDurably } from '../../io/atomic.js';
+import { native } from '../../native/binding.js';
 import { hasCode } from '../../native/errors.js';
 import { isBeneath, openBeneath } from '../../io/open-beneath.js';
 import { durableStep } from '../../util/crash.js';
@@ -15,12 +17,11 @@ import { durableStep } from '../../util/crash.js';
 /** mkdir (one level, never recursive, mode 0700), fsyncing the parent; true when it was created. */
 export async function createDir(path: string): Promise<boolean> {
   try {
-    await mkdir(path, 0o700);
+    await native.durable('mkdir', path, undefined, 0o700);
   } catch (err) {
     if (hasCode(err, 'EEXIST') && (await stat(path)).isDirectory()) return false;
     throw err;
   }
-  await fsyncDir(dirname(path));
   durableStep();
   return true;
 }
@@ -28,12 +29,11 @@ export async function createDir(path: string): Promise<boolean> {
 /** rmdir if empty; true when it was removed. */
 export async function removeEmptyDir(path: string): Promise<boolean> {
   try {
-    await rmdir(path);
+    await native.durable('rmdir', path);
   } catch (err) {
-    if (hasCode(err, 'ENOENT', 'ENOTEMPTY', 'EEXIST')) return false;
+    if (hasCode(err, 'ENOENT', 'ENOTEMPTY', 'EEXIST') && (err as { syscall?: string }).syscall === 'rmdir') return false;
     throw err;
   }
-  await fsyncDir(dirname(path));
   durableStep();
   return true;
 }
@@ -53,8 +53,7 @@ export async function removeFile(path: string): Promise<boolean> {
 /** A second name for `from` at `to`, in a directory created if needed. */
 export async function hardlinkFile(from: string, to: string): Promise<void> {
   await createDir(dirname(to));
-  await link(from, to);
-  await fsyncDir(dirname(to));
+  await native.durable('link', from, to);
   durableStep();
 }
 
