@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "errors.h"
@@ -113,7 +114,29 @@ ssize_t read_full(int fd, uint8_t* buf, size_t n) {
 
 StreamOut::StreamOut(int fd, uint32_t disable) : fd_(fd), disable_(disable) {}
 
+StreamOut::~StreamOut() {
+  if (own_fd_ >= 0) close(own_fd_);
+}
+
+// A blocking pipe, terminal or device waits in write() or sendfile() for as long as its
+// reader is quiet, where no cancel flag is looked at. We cannot make the caller's fd
+// non-blocking (its file description is shared, with a shell's terminal say), but opening
+// it again through /proc gives a description of our own for the same pipe or device,
+// which can be. Sockets cannot be opened so; they keep the caller's fd.
+void StreamOut::own_nonblocking() {
+  struct stat st;
+  if (fstat(fd_, &st) != 0 || S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) return;
+  int fl = fcntl(fd_, F_GETFL);
+  if (fl < 0 || (fl & O_NONBLOCK)) return;
+  char path[48];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd_);
+  int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return;
+  own_fd_ = fd_ = fd;
+}
+
 int StreamOut::init() {
+  own_nonblocking();
   pipe_ = is_pipe(fd_);
   if (pipe_ && !(disable_ & kCapPipeResize)) pipe_size_ = grow_pipe(fd_, 1 << 20);
   frame_ = aligned_buffer(kFrameBuffer);

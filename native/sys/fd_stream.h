@@ -35,6 +35,9 @@ ssize_t read_full(int fd, uint8_t* buf, size_t n);
 class StreamOut {
  public:
   StreamOut(int fd, uint32_t disable);
+  ~StreamOut();
+  StreamOut(const StreamOut&) = delete;
+  StreamOut& operator=(const StreamOut&) = delete;
   int init();
 
   int put(const void* p, size_t n);                 // framing: buffered
@@ -52,6 +55,7 @@ class StreamOut {
     syscall_ = call;
     return err;
   }
+  void own_nonblocking();
   int write_out(const uint8_t* p, size_t n);
   int copy_through(int src, uint64_t off, uint64_t n);
   void used(OutMethod m) {
@@ -59,6 +63,7 @@ class StreamOut {
   }
 
   int fd_;
+  int own_fd_ = -1;  // our own non-blocking description of the caller's fd, if we made one
   uint32_t disable_;
   bool pipe_ = false, sendfile_ok_ = true;
   int pipe_size_ = 0;

@@ -95,4 +95,20 @@ describe('cancelling a job stalled on a pipe', () => {
       await reader.close();
     }
   });
+
+  it('an export by the write() rung into a blocking pipe whose reader went quiet ends within a second of the abort', async () => {
+    const dir = scratchDir('cancel');
+    const src = join(dir, 'src.img');
+    writeFileSync(src, Buffer.alloc(16 * MiB, 0x55));
+    const { reader, writer } = await fifo(dir); // fs.open: a blocking file description
+    try {
+      const disable = ['splice', 'vmsplice', 'sendfile'] as const;
+      const { err, took } = await abortedWithin(1000, (signal) => exportStream(src, writer.fd, { format: 'raw', signal, disable: [...disable] }));
+      expect(err).toBeInstanceOf(CancelledError);
+      expect(took).toBeLessThan(1000);
+    } finally {
+      await writer.close();
+      await reader.close();
+    }
+  });
 });
