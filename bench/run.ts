@@ -116,9 +116,9 @@ if (isRoot && (!only || 'vm'.includes(only) || only.startsWith('vm'))) {
 if (!only || 'startup'.includes(only)) {
   const s = await startup(quick ? 5 : 15);
   console.log('## start-up: whole processes as a user runs them, beside the library call in-process');
-  console.log('   goal: qvol --version <= 1.5x node -e 0; a verb <= node -e 0 + its library call + 50 ms');
+  console.log('   goal: qvol --version <= 1.5x node -e 0; a verb <= the library script making its call + 50 ms');
   for (const [what, ms] of Object.entries(s.ms)) console.log(`   ${what.padEnd(34)} ${ms.toFixed(1).padStart(7)} ms (min)`);
-  console.log(`   qvol vm ls: ${s.verbOverheadMs.toFixed(1)} ms over node -e 0 and the library call`);
+  console.log(`   qvol vm ls: ${s.verbOverheadMs.toFixed(1)} ms over the library script (the CLI's own cost: parsing, printing)`);
   const versionRatio = (r: typeof s) => ({ ratio: r.ms['qvol --version']! / r.ms['node -e 0']!, peer: 'node -e 0' });
   console.log(`${await guard.check('qvol --version', 1.5, versionRatio(s), async () => versionRatio(await startup(quick ? 5 : 15)))}\n`);
   report.startup = s;

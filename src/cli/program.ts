@@ -3,16 +3,24 @@
  * function. `runCli` never exits the process, so tests drive it directly.
  */
 import { Command } from 'commander';
-import { copyCommand } from './commands/copy.js';
-import { demoCommand } from './commands/demo.js';
-import { poolCommand } from './commands/pool.js';
-import { recoverCommand } from './commands/recover.js';
-import { vmCommand } from './commands/vm.js';
-import { volumeCommand } from './commands/volume.js';
 import { prose, reportError, type CliIo } from './output.js';
 import { VERSION } from '../version.js';
 
-export function buildProgram(io: CliIo): Command {
+/** The verbs, in the order help lists them; each module is loaded only when needed. */
+const VERBS: Record<string, (io: CliIo) => Promise<Command>> = {
+  pool: async (io) => (await import('./commands/pool.js')).poolCommand(io),
+  vm: async (io) => (await import('./commands/vm.js')).vmCommand(io),
+  volume: async (io) => (await import('./commands/volume.js')).volumeCommand(io),
+  copy: async (io) => (await import('./commands/copy.js')).copyCommand(io),
+  recover: async (io) => (await import('./commands/recover.js')).recoverCommand(io),
+  demo: async (io) => (await import('./commands/demo.js')).demoCommand(io),
+};
+
+/**
+ * The program for `args`: when they start with a verb, only that verb is defined (a CLI
+ * pays its start-up on every command); otherwise (help, a typo) every verb is.
+ */
+export async function buildProgram(io: CliIo, args: string[] = []): Promise<Command> {
   const program = new Command('qvol')
     .description('VM volume storage: pools of volumes, copies and streams at device speed.')
     .version(VERSION)
@@ -22,7 +30,9 @@ export function buildProgram(io: CliIo): Command {
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
     });
-  for (const cmd of [poolCommand(io), vmCommand(io), volumeCommand(io), copyCommand(io), recoverCommand(io), demoCommand(io)]) program.addCommand(cmd);
+  const verb = args[0];
+  const names = verb !== undefined && Object.hasOwn(VERBS, verb) ? [verb] : Object.keys(VERBS);
+  for (const cmd of await Promise.all(names.map((name) => VERBS[name]!(io)))) program.addCommand(cmd);
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput(program.configureOutput()).description(prose(cmd.description()));
     cmd.commands.forEach(configure);
@@ -33,8 +43,8 @@ export function buildProgram(io: CliIo): Command {
 
 /** Runs one command line (without node and script) and returns the exit status. */
 export async function runCli(args: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  const program = buildProgram(io);
   try {
+    const program = await buildProgram(io, args);
     await program.parseAsync(args, { from: 'user' });
     return 0;
   } catch (err) {

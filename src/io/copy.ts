@@ -139,7 +139,4 @@ export async function copyVolume(sourcePath: string, targetPath: string, options
   }
 }
 
-/** The copy engine's rung in a report's words: reflink, copy_file_range or sparse copy. */
-export function copyMethodName(method: CopyMethod): string {
-  return method === 'clone' ? 'reflink' : method === 'copy_file_range' ? 'copy_file_range' : 'sparse copy';
-}
+export { copyMethodName } from './copy-method.js';

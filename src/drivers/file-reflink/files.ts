@@ -7,7 +7,7 @@
 import { constants } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { copyVolume, type CopyMethod } from '../../io/copy.js';
+import type { CopyMethod } from '../../io/copy.js';
 import { atomicReplace, removeDurably, renameDurably } from '../../io/atomic.js';
 import { native } from '../../native/binding.js';
 import { hasCode } from '../../native/errors.js';
@@ -103,6 +103,7 @@ export class PoolFiles {
    */
   async copyFile(from: string, to: string, options: { size?: number; copyMtime?: boolean; signal?: AbortSignal | undefined } = {}): Promise<CopyMethod> {
     await createDir(dirname(to));
+    const { copyVolume } = await import('../../io/copy.js'); // the engine, loaded by the operations that copy
     const { method } = await copyVolume(from, to, {
       ...(options.size === undefined ? {} : { size: options.size }),
       preserveMtime: options.copyMtime === true,

@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import { statfs, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { copyVolume } from '../../io/copy.js';
 import { CopyError, StoragePoolException } from '../../errors/index.js';
 import { parseBool } from '../../model/parse-bool.js';
 import { Pool, type PoolOptions, type UsageDetails, type VmRef, type VolumeRequest } from '../../model/pool.js';
@@ -23,6 +22,7 @@ export async function isReflinkSupported(dir: string): Promise<boolean> {
   const probe = join(dir, `.qvol-reflink-probe~${randomBytes(4).toString('hex')}`);
   await writeFile(probe, 'foo', { mode: 0o600, flag: 'wx' });
   try {
+    const { copyVolume } = await import('../../io/copy.js');
     await copyVolume(probe, `${probe}.clone`, { reflink: 'always', sync: false });
     return true;
   } catch (err) {

@@ -16,7 +16,7 @@ import { lstat, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { lstatOrUndefined } from '../../io/stat.js';
 import { unsafePath } from '../../io/open-beneath.js';
-import { copyMethodName } from '../../io/copy.js';
+import { copyMethodName } from '../../io/copy-method.js';
 import { updateLoopDeviceSizes } from '../../io/loop.js';
 import type { VolumeCapabilities } from '../../model/features.js';
 import { isodate } from '../../model/isodate.js';
