@@ -24,6 +24,18 @@ async function qvol(...args: string[]): Promise<{ code: number; err: string }> {
   return { code, err: err.join('') };
 }
 
+/** `args` without --force is refused as a block device, and the device (filled with 0xee) is unchanged. */
+async function expectDeviceRefused(device: string, ...args: string[]): Promise<void> {
+  const r = await qvol(...args);
+  expect(r.code).toBe(2);
+  expect(r.err).toContain('is a block device');
+  const head = Buffer.alloc(16);
+  const fd = openSync(device, 'r');
+  readSync(fd, head, 0, 16, 0);
+  closeSync(fd);
+  expect(head.every((b: number) => b === 0xee)).toBe(true);
+}
+
 /** Runs the export into a FIFO at `path` while `cat` drains it into `into`. */
 async function throughFifo(path: string, into: string, args: string[]): Promise<number> {
   const reader = spawn('sh', ['-c', `cat "$1" > "$2"`, 'sh', path, into]);
@@ -74,14 +86,7 @@ describe.skipIf(blocker !== undefined)(skipReason(blocker, 'export outputs'), ()
   });
 
   it('refuses a block device without --force, leaving it as it was; writes it with --force', async () => {
-    const r = await qvol('volume', 'export', 's:private', '-o', dev.path);
-    expect(r.code).toBe(2);
-    expect(r.err).toContain('is a block device');
-    const head = Buffer.alloc(16);
-    const fd = openSync(dev.path, 'r');
-    readSync(fd, head, 0, 16, 0);
-    closeSync(fd);
-    expect(head.every((b: number) => b === 0xee)).toBe(true);
+    await expectDeviceRefused(dev.path, 'volume', 'export', 's:private', '-o', dev.path);
     expect((await qvol('volume', 'export', 's:private', '-o', dev.path, '--force')).code).toBe(0);
     const after = readFileSync(dev.path).subarray(0, 4 * MiB);
     expect(after.equals(readFileSync(join(home, 'input.img')))).toBe(true);
@@ -132,14 +137,7 @@ describe.skipIf(blocker !== undefined)(skipReason(blocker, 'copy outputs'), () =
   });
 
   it('qvol copy refuses a block device without --force, leaving it as it was; writes it with --force', async () => {
-    const r = await qvol('copy', input, dev.path);
-    expect(r.code).toBe(2);
-    expect(r.err).toContain('is a block device');
-    const head = Buffer.alloc(16);
-    const fd = openSync(dev.path, 'r');
-    readSync(fd, head, 0, 16, 0);
-    closeSync(fd);
-    expect(head.every((b: number) => b === 0xee)).toBe(true);
+    await expectDeviceRefused(dev.path, 'copy', input, dev.path);
     expect((await qvol('copy', '--force', input, dev.path)).code).toBe(0);
     expect(readFileSync(dev.path).subarray(0, 2 * MiB).equals(readFileSync(input))).toBe(true);
   });
