@@ -10,6 +10,7 @@
             "native/blkdev.cc",
             "native/common.cc",
             "native/copy.cc",
+            "native/crypto.cc",
             "native/durable.cc",
             "native/extents.cc",
             "native/lock.cc",
@@ -32,7 +33,8 @@
             "native/sys/stream_import.cc",
             "native/sys/extents.cc",
             "native/sys/zero.cc"
-          ]
+          ],
+          "libraries": ["-lsodium", "-lzstd"]
         }]
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

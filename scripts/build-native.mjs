@@ -19,6 +19,28 @@ function nodeGypScript() {
   }
 }
 
+// The backup archive's primitives come from Debian's libsodium and libzstd (no crypto or
+// compression code of ours, nothing downloaded): their headers must be there to build.
+// As root on Debian we install them, as the project's scripts install every tool they
+// need; otherwise we say what to install.
+const BUILD_PACKAGES = { '/usr/include/sodium.h': 'libsodium-dev', '/usr/include/zstd.h': 'libzstd-dev' };
+const missing = Object.entries(BUILD_PACKAGES).filter(([header]) => !existsSync(header)).map(([, pkg]) => pkg);
+if (missing.length > 0) {
+  const canInstall = process.getuid?.() === 0 && existsSync('/usr/bin/apt-get');
+  if (!canInstall) {
+    console.error(`qvol: building the addon needs ${missing.join(' and ')}: run \`apt-get install ${missing.join(' ')}\` as root, then retry.`);
+    process.exit(1);
+  }
+  console.error(`qvol: installing the addon's build dependencies from Debian: ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const apt = (args) => spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env }).status === 0;
+  if (!apt(['install', '-y', '-qq', '--no-install-recommends', ...missing]) &&
+      !(apt(['update', '-qq']) && apt(['install', '-y', '-qq', '--no-install-recommends', ...missing]))) {
+    console.error(`qvol: apt-get could not install ${missing.join(' ')}; install them and retry.`);
+    process.exit(1);
+  }
+}
+
 const prefix = resolve(dirname(process.execPath), '..');
 const args = ['rebuild', '--release'];
 if (existsSync(join(prefix, 'include', 'node', 'common.gypi'))) args.push(`--nodedir=${prefix}`);

@@ -21,6 +21,9 @@ export const ERROR_CODES = {
   DEVICE_TIMEOUT: 1, CANCELLED: 1,
   // drivers and tools
   EXTERNAL_COMMAND: 1, NO_PASSPHRASE: 1, BAD_PASSPHRASE: 1, WRONG_PASSPHRASE: 1,
+  // the backup archive
+  ARCHIVE_NOT_FOUND: 1, ARCHIVE_EXISTS: 1, ARCHIVE_CORRUPT: 1, ARCHIVE_ROLLBACK: 1, ARCHIVE_LOCKED: 1,
+  ARCHIVE_TOO_NEW: 1,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

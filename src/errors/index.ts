@@ -116,6 +116,21 @@ export class StoragePoolException extends QvolError {
  */
 export class UnsafePathError extends StoragePoolException {}
 
+/** The codes of the backup archive's errors. */
+export type ArchiveErrorCode = 'ARCHIVE_NOT_FOUND' | 'ARCHIVE_EXISTS' | 'ARCHIVE_CORRUPT' | 'ARCHIVE_ROLLBACK' | 'ARCHIVE_LOCKED' | 'ARCHIVE_TOO_NEW';
+
+/**
+ * An archive that is missing, in use, rolled back, or whose object failed its checks; `path`
+ * names the archive or the object at fault. Nothing of a refused object was parsed.
+ */
+export class ArchiveError extends QvolError {
+  declare readonly code: ArchiveErrorCode;
+
+  constructor(code: ArchiveErrorCode, message: string, options: QvolErrorOptions = {}) {
+    super(code, message, options);
+  }
+}
+
 /** A value is not acceptable for this volume or pool (Qubes `QubesValueError`). */
 export class QubesValueError extends QvolError {
   constructor(message: string, options: QvolErrorOptions = {}) {

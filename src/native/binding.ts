@@ -204,6 +204,18 @@ export interface NativeBinding {
   durable(op: 'rename' | 'link', path: string, dest: string): Promise<void>;
   durable(op: 'unlink' | 'rmdir', path: string): Promise<void>;
   durable(op: 'mkdir', path: string, dest: undefined, mode: number): Promise<void>;
+  // -- the backup archive's primitives (libsodium, libzstd; native/crypto.cc) --
+  /** XChaCha20-Poly1305: nonce(24) || ciphertext || tag(16), a fresh random nonce each call. */
+  seal(key: Buffer, plaintext: Uint8Array, ad: Uint8Array): Buffer;
+  /** The plaintext, or throws an Error with code 'EAUTH'. */
+  open(key: Buffer, sealed: Uint8Array, ad: Uint8Array): Buffer;
+  /** BLAKE2b-256, keyed when `key` (16 to 64 bytes) is given. */
+  blake2b(data: Uint8Array, key?: Buffer): Buffer;
+  randomBytes(n: number): Buffer;
+  zstdCompress(data: Uint8Array, level: number): Buffer;
+  /** One frame with its content size stated, at most `maxSize`; else an Error with code 'EZSTD'. */
+  zstdDecompress(frame: Uint8Array, maxSize: number): Buffer;
+  argon2id(passphrase: Buffer, salt: Buffer, opslimit: number, memlimit: number): Promise<Buffer>;
   /** A new kernel pipe, [readFd, writeFd], close-on-exec; the caller closes both. */
   pipeSync(): [number, number];
   /** Non-blocking flock(2): true when taken, false when another holder has it. */
