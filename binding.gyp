@@ -8,6 +8,7 @@
             "native/addon.cc",
             "native/alloc.cc",
             "native/blkdev.cc",
+            "native/blob.cc",
             "native/common.cc",
             "native/copy.cc",
             "native/crypto.cc",

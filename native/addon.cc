@@ -6,6 +6,7 @@
 namespace qvol {
 void InitAlloc(Napi::Env env, Napi::Object exports);
 void InitBlkdev(Napi::Env env, Napi::Object exports);
+void InitBlob(Napi::Env env, Napi::Object exports);
 void InitCopy(Napi::Env env, Napi::Object exports);
 void InitCrypto(Napi::Env env, Napi::Object exports);
 void InitDurable(Napi::Env env, Napi::Object exports);
@@ -30,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClassSync, "setErrorClass"));
   InitAlloc(env, exports);
   InitBlkdev(env, exports);
+  InitBlob(env, exports);
   InitCopy(env, exports);
   InitCrypto(env, exports);
   InitDurable(env, exports);

@@ -103,9 +103,9 @@ export class DirectoryStore implements ObjectStore {
   /** Makes the directories of `name` below the store (0700), refusing anything but directories there. */
   private async makeParents(name: string): Promise<void> {
     const parts = name.split('/').slice(0, -1);
-    let dir = this.location;
-    for (const part of parts) {
-      dir = join(dir, part);
+    let dir = '';
+    for (const part of ['', ...parts]) {
+      dir = part === '' ? this.location : join(dir, part);
       const st = await lstatOrUndefined(dir);
       if (st?.isDirectory()) continue;
       if (st) throw new ArchiveError('ARCHIVE_CORRUPT', `'${dir}' in the archive is not a directory (a link or a file was put there); remove it.`, { path: dir });

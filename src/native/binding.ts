@@ -216,6 +216,10 @@ export interface NativeBinding {
   /** One frame with its content size stated, at most `maxSize`; else an Error with code 'EZSTD'. */
   zstdDecompress(frame: Uint8Array, maxSize: number): Buffer;
   argon2id(passphrase: Buffer, salt: Buffer, opslimit: number, memlimit: number): Promise<Buffer>;
+  /** A chunk or page sealed as a blob on a pool thread; no blob when `known` (sorted ids) holds its id. */
+  sealBlob(data: Buffer, options: { type: 7 | 8; idKey: Buffer; dataKey: Buffer; level: number; known?: Buffer }): Promise<{ id: Buffer; blob?: Buffer }>;
+  /** A blob opened and checked (tag, codec, bound, id) on a pool thread; else an Error coded EAUTH, EFORMAT or EID. */
+  openBlob(blob: Buffer, options: { type: 7 | 8; id: Buffer; idKey: Buffer; dataKey: Buffer; maxPlain: number }): Promise<Buffer>;
   /** A new kernel pipe, [readFd, writeFd], close-on-exec; the caller closes both. */
   pipeSync(): [number, number];
   /** Non-blocking flock(2): true when taken, false when another holder has it. */

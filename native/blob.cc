@@ -1,0 +1,261 @@
+// sealBlob and openBlob: one chunk or page of the archive (docs/archive-format.md §5) on a
+// pool thread, so that hashing, compressing and encrypting run on every core while the
+// main thread reads the next chunk and writes packs.
+//   sealBlob(data, {type, idKey, dataKey, level, known?}) -> {id, blob?}
+//     id = keyed BLAKE2b-256 of data; when `known` (sorted 32-byte ids) holds it, no blob;
+//     else blob = header || nonce || XChaCha20-Poly1305(codec byte || payload), associated
+//     data header || id, payload zstd at `level` when that is smaller (level 0: stored).
+//   openBlob(blob, {type, id, idKey, dataKey, maxPlain}) -> data, after the tag, the codec,
+//     the size bound and the id are checked; else an Error coded EAUTH, EFORMAT or EID.
+#include <napi.h>
+#include <sodium.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common.h"
+
+namespace qvol {
+
+namespace {
+
+constexpr size_t kHeader = 8, kNonce = 24, kTag = 16, kId = 32, kKey = 32;
+
+void WriteHeader(uint8_t* h, uint8_t type) {
+  memcpy(h, "QVOL", 4);
+  h[4] = 1;
+  h[5] = type;
+  h[6] = h[7] = 0;
+}
+
+Napi::Buffer<uint8_t> BufferProp(Napi::Object o, const char* name, size_t exact = 0) {
+  Napi::Value v = o.Get(name);
+  if (!v.IsBuffer())
+    throw Napi::TypeError::New(o.Env(), std::string("Expected a Buffer for ") + name);
+  auto b = v.As<Napi::Buffer<uint8_t>>();
+  if (exact != 0 && b.Length() != exact)
+    throw Napi::RangeError::New(o.Env(), std::string("Wrong length for ") + name);
+  return b;
+}
+
+uint8_t TypeProp(Napi::Object o) {
+  uint64_t t = U64Property(o, "type", 0);
+  if (t != 7 && t != 8) throw Napi::RangeError::New(o.Env(), "Expected type 7 (chunk) or 8 (page)");
+  return static_cast<uint8_t>(t);
+}
+
+// Settles a Promise with a coded Error ('EAUTH', ...) or the result of Run().
+class BlobWorker : public Napi::AsyncWorker {
+ public:
+  explicit BlobWorker(Napi::Env env)
+      : Napi::AsyncWorker(env, "qvol.blob"), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Start() {
+    Queue();
+    return deferred_.Promise();
+  }
+
+ protected:
+  void Refuse(const char* code, const char* message) {
+    code_ = code;
+    SetError(message);
+  }
+  virtual Napi::Value Result(Napi::Env env) = 0;
+
+ private:
+  void OnOK() override { deferred_.Resolve(Result(Env())); }
+  void OnError(const Napi::Error& e) override {
+    Napi::Error err = Napi::Error::New(Env(), e.Message());
+    err.Set("code", code_);
+    deferred_.Reject(err.Value());
+  }
+  Napi::Promise::Deferred deferred_;
+  const char* code_ = "EFORMAT";
+};
+
+class SealWorker : public BlobWorker {
+ public:
+  SealWorker(Napi::Env env, Napi::Buffer<uint8_t> data, Napi::Object opts)
+      : BlobWorker(env),
+        data_ref_(Napi::Persistent(data.As<Napi::Object>())),
+        data_(data.Data()),
+        len_(data.Length()),
+        type_(TypeProp(opts)),
+        level_(static_cast<int>(U64Property(opts, "level", 0))) {
+    memcpy(id_key_, BufferProp(opts, "idKey", kKey).Data(), kKey);
+    memcpy(data_key_, BufferProp(opts, "dataKey", kKey).Data(), kKey);
+    if (opts.Get("known").IsBuffer()) {
+      auto k = opts.Get("known").As<Napi::Buffer<uint8_t>>();
+      if (k.Length() % kId != 0) throw Napi::RangeError::New(env, "known: a multiple of 32 bytes");
+      known_ref_ = Napi::Persistent(k.As<Napi::Object>());
+      known_ = k.Data();
+      known_count_ = k.Length() / kId;
+    }
+  }
+  ~SealWorker() override {
+    sodium_memzero(id_key_, kKey);
+    sodium_memzero(data_key_, kKey);
+  }
+
+ protected:
+  void Execute() override {
+    crypto_generichash(id_, kId, data_, len_, id_key_, kKey);
+    if (known_count_ > 0) {
+      size_t lo = 0, hi = known_count_;
+      while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = memcmp(known_ + mid * kId, id_, kId);
+        if (c == 0) {
+          known_hit_ = true;
+          return;
+        }
+        if (c < 0)
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+    }
+    std::vector<uint8_t> plain;
+    if (level_ > 0) {
+      size_t bound = ZSTD_compressBound(len_);
+      plain.resize(1 + bound);
+      size_t n = ZSTD_compress(plain.data() + 1, bound, data_, len_, level_);
+      if (ZSTD_isError(n)) return Refuse("EZSTD", ZSTD_getErrorName(n));
+      if (n < len_) {
+        plain[0] = 1;
+        plain.resize(1 + n);
+      } else {
+        plain.clear();
+      }
+    }
+    if (plain.empty()) {
+      plain.resize(1 + len_);
+      plain[0] = 0;
+      memcpy(plain.data() + 1, data_, len_);
+    }
+    blob_.resize(kHeader + kNonce + plain.size() + kTag);
+    WriteHeader(blob_.data(), type_);
+    uint8_t ad[kHeader + kId];
+    memcpy(ad, blob_.data(), kHeader);
+    memcpy(ad + kHeader, id_, kId);
+    randombytes_buf(blob_.data() + kHeader, kNonce);
+    unsigned long long clen = 0;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(blob_.data() + kHeader + kNonce, &clen, plain.data(),
+                                               plain.size(), ad, sizeof ad, nullptr,
+                                               blob_.data() + kHeader, data_key_);
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", Napi::Buffer<uint8_t>::Copy(env, id_, kId));
+    if (!known_hit_) o.Set("blob", Napi::Buffer<uint8_t>::Copy(env, blob_.data(), blob_.size()));
+    return o;
+  }
+
+ private:
+  Napi::ObjectReference data_ref_, known_ref_;
+  const uint8_t* data_;
+  size_t len_;
+  uint8_t type_;
+  int level_;
+  uint8_t id_key_[kKey], data_key_[kKey], id_[kId] = {};
+  const uint8_t* known_ = nullptr;
+  size_t known_count_ = 0;
+  bool known_hit_ = false;
+  std::vector<uint8_t> blob_;
+};
+
+class OpenWorker : public BlobWorker {
+ public:
+  OpenWorker(Napi::Env env, Napi::Buffer<uint8_t> blob, Napi::Object opts)
+      : BlobWorker(env),
+        blob_ref_(Napi::Persistent(blob.As<Napi::Object>())),
+        blob_(blob.Data()),
+        len_(blob.Length()),
+        type_(TypeProp(opts)),
+        max_(U64Property(opts, "maxPlain", 0)) {
+    memcpy(id_, BufferProp(opts, "id", kId).Data(), kId);
+    memcpy(id_key_, BufferProp(opts, "idKey", kKey).Data(), kKey);
+    memcpy(data_key_, BufferProp(opts, "dataKey", kKey).Data(), kKey);
+  }
+  ~OpenWorker() override {
+    sodium_memzero(id_key_, kKey);
+    sodium_memzero(data_key_, kKey);
+  }
+
+ protected:
+  void Execute() override {
+    uint8_t h[kHeader];
+    WriteHeader(h, type_);
+    if (len_ < kHeader + kNonce + kTag + 1) return Refuse("EFORMAT", "too short");
+    if (memcmp(blob_, h, kHeader) != 0) return Refuse("EFORMAT", "not a blob of this type");
+    if (len_ - kHeader - kNonce - kTag > max_ + 1024 + 1)
+      return Refuse("EFORMAT", "larger than allowed");
+    uint8_t ad[kHeader + kId];
+    memcpy(ad, h, kHeader);
+    memcpy(ad + kHeader, id_, kId);
+    std::vector<uint8_t> plain(len_ - kHeader - kNonce - kTag);
+    unsigned long long plen = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            plain.data(), &plen, nullptr, blob_ + kHeader + kNonce, len_ - kHeader - kNonce, ad,
+            sizeof ad, blob_ + kHeader, data_key_) != 0)
+      return Refuse("EAUTH", "authentication failed");
+    if (plain[0] == 0) {
+      if (plen - 1 > max_) return Refuse("EFORMAT", "larger than allowed");
+      out_.assign(plain.begin() + 1, plain.begin() + static_cast<long>(plen));
+    } else if (plain[0] == 1) {
+      unsigned long long size = ZSTD_getFrameContentSize(plain.data() + 1, plen - 1);
+      if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > max_)
+        return Refuse("EFORMAT", "a zstd frame without a size within bounds");
+      out_.resize(size);
+      size_t n = ZSTD_decompress(out_.data(), size, plain.data() + 1, plen - 1);
+      if (ZSTD_isError(n) || n != size)
+        return Refuse("EFORMAT", "a zstd frame that does not decompress");
+    } else {
+      return Refuse("EFORMAT", "an unknown codec");
+    }
+    uint8_t got[kId];
+    crypto_generichash(got, kId, out_.data(), out_.size(), id_key_, kKey);
+    if (sodium_memcmp(got, id_, kId) != 0) return Refuse("EID", "content does not hash to its id");
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    return Napi::Buffer<uint8_t>::Copy(env, out_.data(), out_.size());
+  }
+
+ private:
+  Napi::ObjectReference blob_ref_;
+  const uint8_t* blob_;
+  size_t len_;
+  uint8_t type_;
+  uint64_t max_;
+  uint8_t id_[kId], id_key_[kKey], data_key_[kKey];
+  std::vector<uint8_t> out_;
+};
+
+Napi::Value SealBlob(const Napi::CallbackInfo& info) {
+  if (!info[0].IsBuffer() || !info[1].IsObject())
+    throw Napi::TypeError::New(info.Env(), "Expected (Buffer, options)");
+  auto* w =
+      new SealWorker(info.Env(), info[0].As<Napi::Buffer<uint8_t>>(), info[1].As<Napi::Object>());
+  return w->Start();
+}
+
+Napi::Value OpenBlob(const Napi::CallbackInfo& info) {
+  if (!info[0].IsBuffer() || !info[1].IsObject())
+    throw Napi::TypeError::New(info.Env(), "Expected (Buffer, options)");
+  auto* w =
+      new OpenWorker(info.Env(), info[0].As<Napi::Buffer<uint8_t>>(), info[1].As<Napi::Object>());
+  return w->Start();
+}
+
+}  // namespace
+
+void InitBlob(Napi::Env env, Napi::Object exports) {
+  exports.Set("sealBlob", Napi::Function::New(env, SealBlob, "sealBlob"));
+  exports.Set("openBlob", Napi::Function::New(env, OpenBlob, "openBlob"));
+}
+
+}  // namespace qvol

@@ -1,0 +1,69 @@
+/**
+ * Packs (docs/archive-format.md §5): blobs appended into a buffer of about 32 MiB, then the
+ * sealed pack header and the trailer, stored as one object. A reference is known as soon
+ * as a blob is added (its pack's name is chosen when the pack starts), and is valid once
+ * flush() has stored the pack: callers write the objects that reference blobs only after.
+ */
+import { native } from '../native/binding.js';
+import { seal } from './envelope.js';
+import type { Archive } from './archive.js';
+import { PACK_ID_BYTES, packName, type BlobRef } from './refs.js';
+
+export const PACK_TARGET = 32 * 2 ** 20;
+const ENTRY_BYTES = 64;
+
+export interface WrittenBlob extends BlobRef {
+  type: 7 | 8;
+}
+
+export class PackWriter {
+  private pack = native.randomBytes(PACK_ID_BYTES);
+  private parts: Buffer[] = [];
+  private size = 0;
+  private entries: WrittenBlob[] = [];
+  /** Every blob stored by this writer, for the session's index object. */
+  readonly written: WrittenBlob[] = [];
+  packsWritten = 0;
+  bytesWritten = 0;
+
+  constructor(private readonly archive: Archive, private readonly target = PACK_TARGET) {}
+
+  /** Adds a sealed blob; stores the pack first when this one would pass the target size. */
+  async add(type: 7 | 8, id: Buffer, blob: Buffer, plain: number): Promise<BlobRef> {
+    if (this.size > 0 && this.size + blob.length > this.target) await this.flush();
+    const entry: WrittenBlob = { type, id, pack: this.pack, offset: this.size, stored: blob.length, plain };
+    this.parts.push(blob);
+    this.size += blob.length;
+    this.entries.push(entry);
+    return entry;
+  }
+
+  /** Stores the pack being filled, if it holds anything. */
+  async flush(): Promise<void> {
+    if (this.entries.length === 0) return;
+    const table = Buffer.alloc(4 + this.entries.length * ENTRY_BYTES);
+    table.writeUInt32LE(this.entries.length, 0);
+    this.entries.forEach((e, i) => {
+      const at = 4 + i * ENTRY_BYTES;
+      e.id.copy(table, at);
+      table[at + 32] = e.type;
+      table.writeBigUInt64LE(BigInt(e.offset), at + 36);
+      table.writeUInt32LE(e.stored, at + 44);
+      table.writeUInt32LE(e.plain, at + 48);
+    });
+    const name = packName(this.pack);
+    const header = seal('packHeader', Buffer.from(name), native.zstdCompress(table, 3), this.archive.keys.meta);
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(header.length, 0);
+    trailer.write('QVPK', 4, 'latin1');
+    const bytes = Buffer.concat([...this.parts, header, trailer]);
+    await this.archive.store.put(name, bytes);
+    this.packsWritten++;
+    this.bytesWritten += bytes.length;
+    this.written.push(...this.entries);
+    this.pack = native.randomBytes(PACK_ID_BYTES);
+    this.parts = [];
+    this.size = 0;
+    this.entries = [];
+  }
+}

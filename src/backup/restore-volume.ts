@@ -1,0 +1,45 @@
+/**
+ * One volume out of the archive: its tree walked a page at a time, each non-zero chunk read
+ * from its pack, authenticated, decompressed and checked against its id on the pool's
+ * threads, and written at its offset. Zero chunks are not written: the target (an import
+ * target, a new file) reads zero there, so holes stay holes.
+ */
+import { CancelledError } from '../errors/index.js';
+import type { Archive } from './archive.js';
+import type { BlobRef } from './refs.js';
+import type { VolumeEntry } from './sessions.js';
+import { readBlob, walkTree } from './tree.js';
+
+export interface RestoreVolumeOptions {
+  window?: number;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((done: number, total: number) => void) | undefined;
+}
+
+/** Writes the volume's data with `write(offset, data)`; resolves to the bytes written. */
+export async function restoreVolume(archive: Archive, volume: VolumeEntry, write: (offset: number, data: Buffer) => Promise<void>, options: RestoreVolumeOptions = {}): Promise<number> {
+  const chunkSize = archive.config.chunkSize;
+  const chunks = Math.ceil(volume.size / chunkSize);
+  const window = options.window ?? 8;
+  const pending = new Set<Promise<void>>();
+  let written = 0;
+  let failed: unknown;
+  const one = async (index: number, ref: BlobRef): Promise<void> => {
+    const expected = Math.min(chunkSize, volume.size - index * chunkSize);
+    const data = await readBlob(archive, ref, 7, chunkSize);
+    if (data.length !== expected) throw new Error(`chunk ${index} of ${volume.name} holds ${data.length} bytes, not ${expected}`);
+    await write(index * chunkSize, data);
+    written += data.length;
+    options.onProgress?.(Math.min(volume.size, (index + 1) * chunkSize), volume.size);
+  };
+  await walkTree(archive, volume.tree, chunks, async (index, ref) => {
+    if (options.signal?.aborted) throw new CancelledError(`Restore of ${volume.name} was cancelled.`);
+    if (failed) throw failed;
+    const p: Promise<void> = one(index, ref).catch((err: unknown) => { failed ??= err; }).finally(() => pending.delete(p));
+    pending.add(p);
+    if (pending.size >= window) await Promise.race(pending);
+  });
+  await Promise.all(pending);
+  if (failed) throw failed;
+  return written;
+}
