@@ -204,6 +204,16 @@ export class QvolApp {
   }
 
   /** Replaces a halted VM's volume data from a path or an fd, and records its new size. */
+  /**
+   * Replaces a halted VM's volume data by what `fill` writes into the import target (a new
+   * image or device of `size` bytes that reads as zeros): committed when `fill` resolves,
+   * discarded otherwise. The backup's restore writes its chunks so.
+   */
+  async importVolumeWith<T>(vm: string, volume: string, size: number, fill: (target: string) => Promise<T>): Promise<T> {
+    const { intoImportTarget } = await import('./transfer.js');
+    return this.volumeOps.importInto(vm, volume, (v) => intoImportTarget(v, size, fill));
+  }
+
   async importVolume(vm: string, volume: string, options: ImportOptions): Promise<TransferSummary> {
     const { importVolume } = await import('./transfer.js');
     return this.volumeOps.importInto(vm, volume, (v) => importVolume(v, options));

@@ -194,7 +194,7 @@ async function importRawFile(volume: Volume, path: string, options: ImportOption
 }
 
 /** import_data, `fill`, then import_data_end: committed only if `fill` resolved. */
-async function intoImportTarget<T>(volume: Volume, size: number, fill: (target: string) => Promise<T>): Promise<T> {
+export async function intoImportTarget<T>(volume: Volume, size: number, fill: (target: string) => Promise<T>): Promise<T> {
   const target = await volume.importData(size);
   let ok = false;
   try {

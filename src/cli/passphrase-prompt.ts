@@ -6,7 +6,7 @@ import { PassphraseError } from '../errors/index.js';
 import type { PassphraseProvider } from '../model/driver-context.js';
 
 /** Reads one line from the terminal with echo off. */
-async function fromTerminal(prompt: string): Promise<string> {
+export async function fromTerminal(prompt: string): Promise<string> {
   const stdin = process.stdin;
   process.stderr.write(prompt);
   stdin.setRawMode(true);

@@ -12,6 +12,7 @@ const VERBS: Record<string, (io: CliIo) => Promise<Command>> = {
   vm: async (io) => (await import('./commands/vm.js')).vmCommand(io),
   volume: async (io) => (await import('./commands/volume.js')).volumeCommand(io),
   copy: async (io) => (await import('./commands/copy.js')).copyCommand(io),
+  backup: async (io) => (await import('./commands/backup.js')).backupCommand(io),
   recover: async (io) => (await import('./commands/recover.js')).recoverCommand(io),
   demo: async (io) => (await import('./commands/demo.js')).demoCommand(io),
 };

@@ -1,0 +1,192 @@
+/**
+ * The backup verbs over the registry: which volumes a VM's backup holds (those that keep
+ * data: save_on_stop), where their committed state is read from (each volume's export(),
+ * the same stable source `volume export` uses), and how a restore recreates VMs (the
+ * registry entry, then each volume through its pool's import path).
+ */
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { initArchive, openArchive, type Archive, type ArchivePassphrase, type Compression } from '../backup/archive.js';
+import { restoreVolume } from '../backup/restore-volume.js';
+import type { RootOptions } from '../backup/roots.js';
+import { listSessions, sendToArchive, type SendResult, type VmToSend } from '../backup/send.js';
+import type { Session, VmEntry } from '../backup/sessions.js';
+import { DirectoryStore } from '../backup/store.js';
+import { QvolError, UsageError } from '../errors/index.js';
+import { openSource } from '../io/copy-target.js';
+import type { QvolApp } from './app.js';
+import type { VmClass } from './state.js';
+
+export interface ArchiveAccess {
+  /** The archive's directory. */
+  dest: string;
+  passphrase?: ArchivePassphrase | undefined;
+  acceptRollback?: boolean | undefined;
+  warn?: ((message: string) => void) | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface InitArchiveOptions {
+  chunkSize: number;
+  compression: Compression;
+  encrypt: boolean;
+  passphrase?: ArchivePassphrase | undefined;
+}
+
+export async function backupInit(dest: string, options: InitArchiveOptions): Promise<{ id: string; chunkSize: number; encrypted: boolean; compression: string }> {
+  const a = await initArchive(new DirectoryStore(dest), options);
+  return { id: a.config.id.toString('hex'), chunkSize: a.config.chunkSize, encrypted: a.config.encrypted, compression: compressionName(a.config.compression) };
+}
+
+export function compressionName(c: Compression): string {
+  return c.codec === 'zstd' ? `zstd:${c.level}` : 'none';
+}
+
+function rootOptions(app: QvolApp, access: ArchiveAccess): RootOptions {
+  return {
+    cacheDir: join(app.home, 'backup'),
+    ...(access.acceptRollback ? { acceptRollback: true } : {}),
+    ...(access.warn ? { warn: access.warn } : {}),
+  };
+}
+
+async function openFor(access: ArchiveAccess): Promise<Archive> {
+  const archive = await openArchive(new DirectoryStore(access.dest), access.passphrase);
+  if (!archive.config.encrypted) access.warn?.(`the archive in ${access.dest} is not encrypted: anyone who can read it can read the VMs' data and names.`);
+  return archive;
+}
+
+/** Sends the named VMs (all when `vms` is empty and `all`) as one session. */
+export async function backupSend(app: QvolApp, access: ArchiveAccess, options: { vms: string[]; all?: boolean; tag?: string | undefined; onProgress?: SendOptionsProgress }): Promise<SendResult> {
+  const names = options.all ? app.listVms().map((v) => v.name) : options.vms;
+  if (names.length === 0) throw new UsageError('Name the VMs to back up, or give --all.');
+  const archive = await openFor(access);
+  const exported: Array<{ release: () => Promise<void> }> = [];
+  try {
+    const vms: VmToSend[] = [];
+    for (const name of names) {
+      const record = app.getVm(name);
+      const volumes = [];
+      for (const [volName, v] of app.volumesOf(name)) {
+        if (!v.saveOnStop) continue; // snapshots come from their template, volatile data goes
+        const path = await v.export();
+        exported.push({ release: () => v.exportEnd(path) });
+        const source = await openSource(path);
+        await source.handle.close();
+        const config = record.volumes[volName]!;
+        volumes.push({
+          name: volName, size: source.size, path, pool: v.pool.name, driver: v.pool.driver,
+          config: { rw: config.rw, save_on_stop: config.save_on_stop, snap_on_start: config.snap_on_start, revisions_to_keep: config.revisions_to_keep, source: config.source ?? null },
+        });
+      }
+      vms.push({ name, class: record.class, template: record.template ?? null, properties: {}, volumes });
+    }
+    return await sendToArchive(archive, vms, { ...rootOptions(app, access), tag: options.tag, signal: access.signal, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+  } finally {
+    for (const e of exported.reverse()) await e.release();
+  }
+}
+
+type SendOptionsProgress = (vm: string, volume: string, done: number, total: number) => void;
+
+export interface SessionSummary {
+  id: string;
+  time: string;
+  tag: string | null;
+  vms: Array<{ name: string; class: string; volumes: Array<{ name: string; size: number; chunks: number; new: number; newBytes: number }> }>;
+}
+
+export async function backupList(app: QvolApp, access: ArchiveAccess): Promise<SessionSummary[]> {
+  const archive = await openFor(access);
+  const sessions = await listSessions(archive, rootOptions(app, access));
+  return sessions.map(({ session }) => ({
+    id: session.id, time: session.time, tag: session.tag,
+    vms: session.vms.map((vm) => ({ name: vm.name, class: vm.class, volumes: vm.volumes.map((v) => ({ name: v.name, size: v.size, chunks: v.stats.chunks, new: v.stats.new, newBytes: v.stats.newBytes })) })),
+  }));
+}
+
+/** The session a selector names (an id or its prefix), else the newest holding each VM. */
+function pick(sessions: Session[], vms: string[], selector: string | undefined): Map<string, VmEntry> {
+  const chosen = new Map<string, VmEntry>();
+  if (selector !== undefined) {
+    const found = sessions.filter((s) => s.id.startsWith(selector));
+    if (found.length !== 1) throw new UsageError(`${found.length === 0 ? 'No' : 'More than one'} session matches '${selector}': see \`qvol backup ls\`.`);
+    for (const vm of found[0]!.vms) if (vms.length === 0 || vms.includes(vm.name)) chosen.set(vm.name, vm);
+  } else {
+    for (const s of sessions) for (const vm of s.vms) if (vms.length === 0 || vms.includes(vm.name)) chosen.set(vm.name, vm);
+  }
+  const missing = vms.filter((v) => !chosen.has(v));
+  if (missing.length > 0) throw new UsageError(`The archive has no backup of ${missing.join(', ')}${selector ? ` in session ${selector}` : ''}: see \`qvol backup ls\`.`);
+  return chosen;
+}
+
+export interface RestoreOptions {
+  vms: string[];
+  session?: string | undefined;
+  pool?: string | undefined;
+  /** OLD -> NEW names. */
+  rename?: Map<string, string> | undefined;
+  onProgress?: SendOptionsProgress | undefined;
+}
+
+export interface RestoreResult {
+  vms: Array<{ name: string; from: string; session?: string; volumes: Array<{ name: string; size: number; written: number }> }>;
+  seconds: number;
+}
+
+/**
+ * Recreates VMs from the archive: templates before the VMs based on them; each VM made in
+ * the registry, then each volume filled through its pool's import path. A VM that fails
+ * part way is removed again: no half VM is left.
+ */
+export async function backupRestore(app: QvolApp, access: ArchiveAccess, options: RestoreOptions): Promise<RestoreResult> {
+  const started = process.hrtime.bigint();
+  const archive = await openFor(access);
+  const sessions = (await listSessions(archive, rootOptions(app, access))).map((s) => s.session);
+  const chosen = pick(sessions, options.vms, options.session);
+  const rename = (n: string) => options.rename?.get(n) ?? n;
+  // Templates first: a VM comes after every chosen VM it is based on.
+  const order: VmEntry[] = [];
+  const visit = (vm: VmEntry, seen: Set<string>) => {
+    if (order.includes(vm) || seen.has(vm.name)) return;
+    seen.add(vm.name);
+    const base = vm.template === null ? undefined : chosen.get(vm.template);
+    if (base) visit(base, seen);
+    order.push(vm);
+  };
+  for (const vm of chosen.values()) visit(vm, new Set());
+  const out: RestoreResult['vms'] = [];
+  for (const vm of order) {
+    const name = rename(vm.name);
+    if (app.listVms().some((v) => v.name === name)) {
+      throw new QvolError('VM_EXISTS', `VM ${name} exists already: restore it under another name with --rename ${vm.name}=NEW, or remove it first.`, { path: name });
+    }
+    const template = vm.template === null ? undefined : rename(vm.template);
+    await app.createVm(name, vm.class as VmClass, { ...(template ? { template } : {}), ...(options.pool ? { pool: options.pool } : {}) });
+    const volumes = [];
+    try {
+      for (const entry of vm.volumes) {
+        const written = await app.importVolumeWith(name, entry.name, entry.size, async (target) => {
+          const fh = await open(target, constants.O_WRONLY);
+          try {
+            const n = await restoreVolume(archive, entry, async (offset, data) => { await fh.write(data, 0, data.length, offset); }, {
+              signal: access.signal,
+              ...(options.onProgress ? { onProgress: (d: number, t: number) => options.onProgress!(name, entry.name, d, t) } : {}),
+            });
+            await fh.sync();
+            return n;
+          } finally {
+            await fh.close();
+          }
+        });
+        volumes.push({ name: entry.name, size: entry.size, written });
+      }
+    } catch (err) {
+      await app.removeVm(name).catch(() => undefined);
+      throw err;
+    }
+    out.push({ name, from: vm.name, volumes });
+  }
+  return { vms: out, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+}

@@ -1,0 +1,152 @@
+/**
+ * Backup through the CLI, as a user runs it: init, send, an incremental send after a
+ * change, ls, restore into an empty QVOL_HOME (every VM, templates first, equal bytes,
+ * holes kept), verify --data; and an archive that was tampered with or rolled back is
+ * refused, naming what is wrong.
+ */
+import { cpSync, openSync, closeSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/program.js';
+import { scratchDir } from '../helpers/scratch.js';
+
+const MiB = 2 ** 20;
+
+async function run(home: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  process.env.QVOL_HOME = home;
+  process.env.QVOL_BACKUP_PASSPHRASE_COMMAND = 'printf %s "correct horse"';
+  const out: string[] = [];
+  const err: string[] = [];
+  const sink = (into: string[]) => new Writable({ write(c, _e, cb) { into.push(String(c)); cb(); } });
+  const code = await runCli(args, { stdout: sink(out), stderr: sink(err) });
+  return { code, out: out.join(''), err: err.join('') };
+}
+
+async function ok(home: string, ...args: string[]): Promise<string> {
+  const r = await run(home, ...args);
+  expect(r.code, `${args.join(' ')}: ${r.err}`).toBe(0);
+  return r.out;
+}
+
+async function json<T>(home: string, ...args: string[]): Promise<T> {
+  return JSON.parse(await ok(home, ...args, '--json')) as T;
+}
+
+/** Starts `vm`, writes `data` at `offset` of its `volume`, stops it (a commit). */
+async function write(home: string, vm: string, volume: string, offset: number, data: Buffer): Promise<void> {
+  const devices = await json<Array<{ volume: string; path: string }>>(home, 'vm', 'start', vm);
+  const fd = openSync(devices.find((d) => d.volume === volume)!.path, 'r+');
+  writeSync(fd, data, 0, data.length, offset);
+  closeSync(fd);
+  await ok(home, 'vm', 'stop', vm);
+}
+
+/** A file holding a volume's committed bytes, through `volume export -f raw`. */
+async function exported(home: string, ref: string): Promise<string> {
+  const out = join(scratchDir('exp'), 'out.img');
+  await ok(home, 'volume', 'export', ref, '-f', 'raw', '-o', out);
+  return out;
+}
+
+function sameFiles(a: string, b: string): boolean {
+  return spawnSync('cmp', ['-s', a, b]).status === 0;
+}
+
+const pattern = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff));
+
+describe('backup', () => {
+  it('sends, sends again incrementally, restores every VM into an empty home, equal and sparse', async () => {
+    const home = scratchDir('bk-home');
+    const dest = join(scratchDir('bk-dest'), 'archive');
+    await ok(home, 'vm', 'create', '--class', 'template', 'debian');
+    await ok(home, 'volume', 'resize', 'debian:root', '64M');
+    await write(home, 'debian', 'root', 3 * MiB, pattern(2 * MiB, 1));
+    await ok(home, 'vm', 'create', '--class', 'app', '--template', 'debian', 'work');
+    await ok(home, 'volume', 'resize', 'work:private', '32M');
+    await write(home, 'work', 'private', 8 * MiB, pattern(MiB, 2));
+
+    expect((await json<{ encrypted: boolean }>(home, 'backup', 'init', dest)).encrypted).toBe(true);
+    const first = await json<{ vms: Array<{ name: string; volumes: Array<{ name: string; new: number }> }> }>(home, 'backup', 'send', dest, '--all');
+    expect(first.vms.map((v) => v.name).sort()).toEqual(['debian', 'work']);
+    // The app VM's root is its template's: only its private is stored.
+    expect(first.vms.find((v) => v.name === 'work')!.volumes.map((v) => v.name)).toEqual(['private']);
+
+    await write(home, 'work', 'private', 20 * MiB, pattern(4096, 3));
+    const second = await json<{ vms: Array<{ volumes: Array<{ new: number; chunks: number }> }> }>(home, 'backup', 'send', dest, 'work');
+    expect(second.vms[0]!.volumes[0]!.new).toBe(1);
+
+    const sessions = await json<Array<{ id: string }>>(home, 'backup', 'ls', dest);
+    expect(sessions.length).toBe(2);
+    expect((await json<{ problems: unknown[]; chunksChecked: number }>(home, 'backup', 'verify', dest, '--data')).problems).toEqual([]);
+
+    const fresh = scratchDir('bk-restored');
+    const restored = await json<{ vms: Array<{ name: string }> }>(fresh, 'backup', 'restore', dest);
+    expect(restored.vms.map((v) => v.name)).toEqual(['debian', 'work']);
+    for (const ref of ['debian:root', 'debian:private', 'work:private']) {
+      expect(sameFiles(await exported(fresh, ref), await exported(home, ref)), ref).toBe(true);
+    }
+    const img = join(fresh, 'pools', 'default', 'appvms', 'work', 'private.img');
+    expect(statSync(img).blocks * 512).toBeLessThan(4 * MiB);
+
+    // An older session of one VM, under another name.
+    await ok(fresh, 'backup', 'restore', dest, 'work', '--session', sessions[0]!.id.slice(0, 8), '--rename', 'work=old');
+    const old = readFileSync(await exported(fresh, 'old:private'));
+    expect(old.subarray(20 * MiB, 20 * MiB + 4096).every((b) => b === 0)).toBe(true);
+    expect(old.subarray(8 * MiB, 9 * MiB).equals(pattern(MiB, 2))).toBe(true);
+    // Not over an existing VM.
+    expect((await run(fresh, 'backup', 'restore', dest, 'work')).code).toBe(1);
+  });
+
+  it('a wrong passphrase, a changed pack, a swapped session and a rolled-back archive are refused by name', async () => {
+    const home = scratchDir('bk-home');
+    const dest = join(scratchDir('bk-dest'), 'archive');
+    await ok(home, 'vm', 'create', '--class', 'standalone', 's');
+    await ok(home, 'volume', 'resize', 's:private', '8M');
+    await write(home, 's', 'private', MiB, pattern(MiB, 4));
+    await ok(home, 'backup', 'init', dest, '--chunk-size', '64K');
+    await ok(home, 'backup', 'send', dest, 's');
+    const before = join(scratchDir('bk-copy'), 'archive');
+    cpSync(dest, before, { recursive: true });
+    await write(home, 's', 'private', 2 * MiB, pattern(MiB, 5));
+    await ok(home, 'backup', 'send', dest, 's');
+
+    process.env.QVOL_BACKUP_PASSPHRASE_COMMAND = 'printf wrong';
+    const wrong = await runCli(['backup', 'ls', dest], { stdout: new Writable({ write(_c, _e, cb) { cb(); } }), stderr: new Writable({ write(_c, _e, cb) { cb(); } }) });
+    expect(wrong).toBe(1);
+
+    // Rolled back to the copy taken before the second send: refused, then accepted when told.
+    const rolled = await run(home, 'backup', 'ls', before);
+    expect(rolled.code).toBe(1);
+    expect(rolled.err).toContain('rolled back');
+    await ok(home, 'backup', 'ls', before, '--accept-rollback');
+
+    // A flipped byte in a pack: verify --data names it, a restore refuses it and leaves no VM.
+    const packs = readdirSync(join(dest, 'packs'), { recursive: true }).map(String).filter((p) => p.includes('/'));
+    const pack = join(dest, 'packs', packs[0]!);
+    const good = readFileSync(pack);
+    const bad = Buffer.from(good);
+    bad[100]! ^= 1;
+    writeFileSync(pack, bad);
+    const verify = await run(home, 'backup', 'verify', dest, '--data');
+    expect(verify.code).toBe(1);
+    expect(verify.err).toContain(packs[0]!.split('/')[1]!);
+    const fresh = scratchDir('bk-restored');
+    const restore = await run(fresh, 'backup', 'restore', dest);
+    expect(restore.code).toBe(1);
+    expect(restore.err).toContain('failed authentication');
+    expect(JSON.parse(await ok(fresh, 'vm', 'ls', '--json'))).toEqual([]);
+    writeFileSync(pack, good);
+
+    // The newest session's object replaced by the older (authentic) one: refused by name.
+    const names = readdirSync(join(dest, 'sessions'));
+    const [a, b] = names.map((n) => join(dest, 'sessions', n));
+    const [sa, sb] = [readFileSync(a!), readFileSync(b!)];
+    writeFileSync(a!, sb);
+    writeFileSync(b!, sa);
+    const swapped = await run(home, 'backup', 'ls', dest);
+    expect(swapped.code).toBe(1);
+    expect(swapped.err).toMatch(/sessions\/[0-9a-f]{32}/);
+  });
+});
