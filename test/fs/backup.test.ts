@@ -13,6 +13,7 @@ import { runCli } from '../../src/cli/program.js';
 import { scratchDir } from '../helpers/scratch.js';
 
 const MiB = 2 ** 20;
+const EXTRACTOR = join(import.meta.dirname, '../../contrib/qvol-extract.py');
 
 async function run(home: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
   process.env.QVOL_HOME = home;
@@ -87,6 +88,12 @@ describe('backup', () => {
     for (const ref of ['debian:root', 'debian:private', 'work:private']) {
       expect(sameFiles(await exported(fresh, ref), await exported(home, ref)), ref).toBe(true);
     }
+    // The emergency extractor, with nothing but Debian's Python, restores the same bytes.
+    const extracted = join(scratchDir('bk-extract'), 'private.img');
+    const ex = spawnSync('/usr/bin/python3', [EXTRACTOR, dest, 'work:private', extracted], { env: { ...process.env, QVOL_BACKUP_PASSPHRASE: 'correct horse' }, encoding: 'utf8' });
+    expect(ex.status, ex.stderr).toBe(0);
+    expect(sameFiles(extracted, await exported(home, 'work:private'))).toBe(true);
+    expect(statSync(extracted).blocks * 512).toBeLessThan(4 * MiB);
     const img = join(fresh, 'pools', 'default', 'appvms', 'work', 'private.img');
     expect(statSync(img).blocks * 512).toBeLessThan(4 * MiB);
 
@@ -137,6 +144,9 @@ describe('backup', () => {
     expect(restore.code).toBe(1);
     expect(restore.err).toContain('failed authentication');
     expect(JSON.parse(await ok(fresh, 'vm', 'ls', '--json'))).toEqual([]);
+    const ex = spawnSync('/usr/bin/python3', [EXTRACTOR, dest, 's:private', join(fresh, 'x.img')], { env: { ...process.env, QVOL_BACKUP_PASSPHRASE: 'correct horse' }, encoding: 'utf8' });
+    expect(ex.status).not.toBe(0);
+    expect(ex.stderr).toContain('failed authentication');
     writeFileSync(pack, good);
 
     // The newest session's object replaced by the older (authentic) one: refused by name.
