@@ -12,6 +12,7 @@ import { formatBytes } from '../src/util/size.js';
 import { RegressionGuard, ratioAgainst } from './guard.js';
 import { measure, writeJson, type Result, type Workload } from './harness.js';
 import { startup } from './workloads/startup.js';
+import { backupBench } from './workloads/backup.js';
 import { crossFsCopy } from './workloads/cross-fs-copy.js';
 import { deviceCopy } from './workloads/device-copy.js';
 import { reflinkCopy } from './workloads/reflink-copy.js';
@@ -112,6 +113,20 @@ if (isRoot && (!only || 'vm'.includes(only) || only.startsWith('vm'))) {
   const cloneRatio = (c: typeof clone) => ({ ratio: Math.min(...c.qvolSeconds) / Math.min(...c.cpSeconds), peer: 'cp --sparse=always' });
   console.log(`${await guard.check('vm clone ext4 -> XFS', 0.9, cloneRatio(clone), async () => cloneRatio(await crossFsClone(quick, rounds)))}\n`);
   report.vmClone = clone;
+}
+if (!only || 'backup'.includes(only)) {
+  const b = await backupBench(quick, quick ? 2 : 3);
+  const s = b.seconds;
+  console.log(`## backup: a ${formatBytes(b.size)} volume with ${formatBytes(b.data)} of data (half random, half ~3x compressible), 1 MiB chunks, zstd:3, encrypted`);
+  console.log('   goal: full send <= 1.3x zstd -3 -T0; restore <= 1.3x zstd -d -T0; unchanged send < 0.3 s; 1 % changed <= 0.5x the full send;');
+  console.log('         objects <= stored / 16 MiB + 20; archive <= 1.02x zstd\'s output');
+  for (const [what, sec] of Object.entries(s)) console.log(`   ${what.padEnd(34)} ${sec.toFixed(3).padStart(8)} s (min)`);
+  console.log(`   archive ${formatBytes(b.archiveBytes)} in ${b.objects} objects; zstd -3 output ${formatBytes(b.zstdBytes)} (${(b.archiveBytes / b.zstdBytes).toFixed(3)}x); peak RSS send ${formatBytes(b.rss.send ?? 0)}, restore ${formatBytes(b.rss.restore ?? 0)}`);
+  const sendRatio = (r: typeof b) => ({ ratio: r.seconds['qvol send (full)']! / r.seconds['zstd -3 -T0 > /dev/null']!, peer: 'zstd -3 -T0' });
+  const restoreRatio = (r: typeof b) => ({ ratio: r.seconds['qvol restore']! / r.seconds['zstd -d -T0 into a sparse file']!, peer: 'zstd -d -T0' });
+  console.log(await guard.check('backup send (full)', 1.3, sendRatio(b), async () => sendRatio(await backupBench(quick, 1))));
+  console.log(`${await guard.check('backup restore', 1.3, restoreRatio(b), async () => restoreRatio(await backupBench(quick, 1)))}\n`);
+  report.backup = b;
 }
 if (!only || 'startup'.includes(only)) {
   const s = await startup(quick ? 5 : 15);

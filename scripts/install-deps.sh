@@ -10,7 +10,7 @@ declare -A PACKAGE=(
   [mkfs.btrfs]=btrfs-progs [mkfs.xfs]=xfsprogs [mkfs.ext4]=e2fsprogs
   [losetup]=mount [findmnt]=util-linux [qemu-img]=qemu-utils [cmp]=diffutils
   [simg2img]=android-sdk-libsparse-utils [img2simg]=android-sdk-libsparse-utils [pv]=pv
-  [clang-format]=clang-format
+  [clang-format]=clang-format [zstd]=zstd
 )
 # Python modules the extractor's test imports, by the Debian package that ships them.
 declare -A PYMODULE=( [nacl]=python3-nacl [zstandard]=python3-zstandard )

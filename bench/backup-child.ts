@@ -1,0 +1,36 @@
+/**
+ * One backup operation in a fresh process, as `qvol backup send`/`restore` would run it
+ * after start-up: prints {seconds, rss, ...} as JSON. The archive is opened (Argon2id
+ * included) before the clock starts, so the time is the data path's.
+ *   backup-child.js send ARCHIVE IMAGE SIZE CACHE     (volume 'v' of VM 'bench')
+ *   backup-child.js restore ARCHIVE OUTPUT CACHE       (the newest session's 'bench:v')
+ */
+import { open } from 'node:fs/promises';
+import { openArchive } from '../src/backup/archive.js';
+import { restoreVolume } from '../src/backup/restore-volume.js';
+import { listSessions, sendToArchive } from '../src/backup/send.js';
+import { DirectoryStore } from '../src/backup/store.js';
+
+const [op, dest, path, ...rest] = process.argv.slice(2);
+const archive = await openArchive(new DirectoryStore(dest!), async () => 'bench');
+const t0 = process.hrtime.bigint();
+let detail: Record<string, unknown> = {};
+if (op === 'send') {
+  const [size, cacheDir] = rest;
+  const r = await sendToArchive(archive, [{
+    name: 'bench', class: 'standalone', template: null, properties: {},
+    volumes: [{ name: 'v', size: Number(size), path: path!, pool: 'p', driver: 'file-reflink', config: { rw: true, save_on_stop: true, snap_on_start: false, revisions_to_keep: 1, source: null } }],
+  }], { cacheDir: cacheDir! });
+  detail = { stored: r.bytesStored, packs: r.packs, new: r.vms[0]!.volumes[0]!.new };
+} else {
+  const [cacheDir] = rest;
+  const sessions = await listSessions(archive, { cacheDir: cacheDir! });
+  const volume = sessions.at(-1)!.session.vms[0]!.volumes[0]!;
+  const fh = await open(path!, 'w');
+  await fh.truncate(volume.size);
+  await restoreVolume(archive, volume, async (offset, data) => { await fh.write(data, 0, data.length, offset); });
+  await fh.sync();
+  await fh.close();
+}
+const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+process.stdout.write(JSON.stringify({ seconds, rss: process.resourceUsage().maxRSS * 1024, ...detail }));

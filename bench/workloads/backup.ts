@@ -1,0 +1,123 @@
+/**
+ * Backup of a volume holding data half random, half about 3x compressible (full: 4 GiB
+ * with 2 GiB of data; quick: 512 MiB with 256 MiB), against zstd itself: a full send
+ * against `zstd -3 -T0` reading the image to /dev/null (the floor of read + compress), a
+ * restore against `zstd -d -T0` of that output into a sparse file; then a send of the
+ * unchanged volume, and one after 1 % of it changed. Ours runs in a fresh process each
+ * time (bench/backup-child.ts), timed after the archive is opened.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readdirSync, statSync, writeSync, ftruncateSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { initArchive } from '../../src/backup/archive.js';
+import { DirectoryStore } from '../../src/backup/store.js';
+import { GiB, MiB, scratchDir } from '../fixtures.js';
+
+export interface BackupBenchResult {
+  size: number;
+  data: number;
+  seconds: Record<string, number>;
+  rss: Record<string, number>;
+  archiveBytes: number;
+  zstdBytes: number;
+  objects: number;
+}
+
+/** Writes `data` bytes in 1 MiB pieces spread over `size`: even pieces random, odd ones text-like (about 3x). */
+function makeImage(path: string, size: number, data: number): void {
+  const fd = openSync(path, 'w', 0o644);
+  ftruncateSync(fd, size);
+  const pieces = data / MiB;
+  const stride = Math.floor(size / MiB / pieces) * MiB;
+  const words = ['volume', 'chunk', 'qvol', 'backup', 'archive', 'session', 'template', 'private', 'root', 'zstd'];
+  for (let i = 0; i < pieces; i++) {
+    let buf: Buffer;
+    if (i % 2 === 0) buf = randomBytes(MiB);
+    else {
+      const text: string[] = [];
+      let n = 0;
+      while (n < MiB) {
+        const w = `${words[Math.floor(Math.random() * words.length)]} ${Math.floor(Math.random() * 100000)} `;
+        text.push(w);
+        n += w.length;
+      }
+      buf = Buffer.from(text.join('')).subarray(0, MiB);
+    }
+    writeSync(fd, buf, 0, MiB, i * stride);
+  }
+  closeSync(fd);
+  execFileSync('sync', [path]);
+}
+
+function timed(cmd: string): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('sh', ['-c', cmd], { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+function child(args: string[]): { seconds: number; rss: number } {
+  const out = execFileSync(process.execPath, [join(import.meta.dirname, '..', 'backup-child.js'), ...args], { encoding: 'utf8' });
+  return JSON.parse(out) as { seconds: number; rss: number };
+}
+
+function dirBytes(dir: string): { bytes: number; objects: number } {
+  let bytes = 0;
+  let objects = 0;
+  for (const f of readdirSync(dir, { recursive: true }).map(String)) {
+    const st = statSync(join(dir, f));
+    if (st.isFile()) { bytes += st.size; objects++; }
+  }
+  return { bytes, objects };
+}
+
+export async function backupBench(quick: boolean, rounds: number): Promise<BackupBenchResult> {
+  const size = quick ? 512 * MiB : 4 * GiB;
+  const data = size / 2;
+  const scratch = scratchDir('backup');
+  try {
+    const img = join(scratch.dir, 'volume.img');
+    makeImage(img, size, data);
+    const zst = join(scratch.dir, 'volume.zst');
+    const min = (xs: number[]) => Math.min(...xs);
+    const seconds: Record<string, number[]> = { 'zstd -3 -T0 > /dev/null': [], 'qvol send (full)': [], 'zstd -d -T0 into a sparse file': [], 'qvol restore': [], 'qvol send (unchanged)': [], 'qvol send (1 % changed)': [] };
+    const rss: Record<string, number> = {};
+    let archiveBytes = 0;
+    let objects = 0;
+    for (let r = 0; r < rounds; r++) {
+      const dest = join(scratch.dir, `archive-${r}`);
+      const cache = join(scratch.dir, `cache-${r}`);
+      await initArchive(new DirectoryStore(dest), { chunkSize: MiB, compression: { codec: 'zstd', level: 3 }, encrypt: true, passphrase: async () => 'bench', kdf: { opslimit: 1, memlimit: 8 * MiB } });
+      execFileSync('sync');
+      spawnSync('sh', ['-c', `cat "${img}" > /dev/null`]);
+      seconds['zstd -3 -T0 > /dev/null']!.push(timed(`zstd -q -3 -T0 -c "${img}" > /dev/null`));
+      const full = child(['send', dest, img, String(size), cache]);
+      seconds['qvol send (full)']!.push(full.seconds);
+      rss.send = Math.max(rss.send ?? 0, full.rss);
+      const d = dirBytes(dest);
+      archiveBytes = d.bytes;
+      objects = d.objects;
+      execFileSync('sh', ['-c', `zstd -q -3 -T0 -f -o "${zst}" "${img}"`]);
+      const out = join(scratch.dir, 'restored.img');
+      rmSync(out, { force: true });
+      seconds['zstd -d -T0 into a sparse file']!.push(timed(`zstd -q -d -T0 --sparse -f -o "${out}" "${zst}" && sync "${out}"`));
+      rmSync(out, { force: true });
+      const restore = child(['restore', dest, out, cache]);
+      seconds['qvol restore']!.push(restore.seconds);
+      rss.restore = Math.max(rss.restore ?? 0, restore.rss);
+      seconds['qvol send (unchanged)']!.push(child(['send', dest, img, String(size), cache]).seconds);
+      // 1 %: spread 4 KiB writes over the volume's data.
+      const fd = openSync(img, 'r+');
+      const changes = Math.round((size * 0.01) / (256 * 1024));
+      for (let i = 0; i < changes; i++) writeSync(fd, randomBytes(4096), 0, 4096, Math.floor(Math.random() * (size / 4096)) * 4096);
+      closeSync(fd);
+      seconds['qvol send (1 % changed)']!.push(child(['send', dest, img, String(size), cache]).seconds);
+      rmSync(dest, { recursive: true, force: true });
+    }
+    const zstdBytes = statSync(zst).size;
+    return { size, data, seconds: Object.fromEntries(Object.entries(seconds).map(([k, v]) => [k, min(v)])), rss, archiveBytes, zstdBytes, objects };
+  } finally {
+    scratch.remove();
+  }
+}
