@@ -7,7 +7,8 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { initArchive, openArchive, type Archive, type ArchivePassphrase, type Compression } from '../backup/archive.js';
+import { changePassphrase, initArchive, openArchive, unlockMaster, type Archive, type ArchivePassphrase, type Compression } from '../backup/archive.js';
+import { pruneArchive, type KeepPolicy, type PruneResult } from '../backup/prune.js';
 import { restoreVolume } from '../backup/restore-volume.js';
 import type { RootOptions } from '../backup/roots.js';
 import { listSessions, sendToArchive, type SendResult, type VmToSend } from '../backup/send.js';
@@ -189,4 +190,34 @@ export async function backupRestore(app: QvolApp, access: ArchiveAccess, options
     out.push({ name, from: vm.name, volumes });
   }
   return { vms: out, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+}
+
+/** Applies a keep policy (`backup prune`). */
+export async function backupPrune(app: QvolApp, access: ArchiveAccess, policy: KeepPolicy, dryRun: boolean): Promise<PruneResult> {
+  if (!policy.last && !policy.daily && !policy.weekly && !policy.monthly) {
+    throw new UsageError('Say what to keep: --keep-last N, --keep-daily N, --keep-weekly N or --keep-monthly N (prune never removes everything).');
+  }
+  return pruneArchive(await openFor(access), policy, { ...rootOptions(app, access), dryRun });
+}
+
+/** Wraps the master key under a new passphrase (`backup passwd`); the data stays as it is. */
+export async function backupPasswd(access: ArchiveAccess, newPassphrase: ArchivePassphrase): Promise<void> {
+  if (!access.passphrase) throw new UsageError('Changing the passphrase needs the current one: give --passphrase-command or run on a terminal.');
+  const store = new DirectoryStore(access.dest);
+  const master = await unlockMaster(store, access.passphrase);
+  const archive = await openArchive(store, access.passphrase);
+  const pass = await newPassphrase({ archive: access.dest, confirm: true });
+  if (pass.length === 0) throw new UsageError('The new passphrase is empty.');
+  await changePassphrase(archive, master, pass);
+}
+
+/** One volume of a session written raw to `fd` (a pipe, a terminal, a file) or to a new sparse file. */
+export async function backupCat(app: QvolApp, access: ArchiveAccess, vm: string, volume: string, session: string | undefined, write: (offset: number, data: Buffer, size: number) => Promise<void>, options: { inOrder: boolean }): Promise<{ size: number; written: number }> {
+  const archive = await openFor(access);
+  const sessions = (await listSessions(archive, rootOptions(app, access))).map((s) => s.session);
+  const entry = pick(sessions, [vm], session).get(vm)!.volumes.find((v) => v.name === volume);
+  if (!entry) throw new UsageError(`The backup of ${vm} has no volume ${volume}: see \`qvol backup ls\`.`);
+  // A stream takes the chunks in order (one at a time); a file, as they come.
+  const written = await restoreVolume(archive, entry, (offset, data) => write(offset, data, entry.size), { signal: access.signal, ...(options.inOrder ? { window: 1 } : {}) });
+  return { size: entry.size, written };
 }

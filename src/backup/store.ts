@@ -12,6 +12,7 @@ import { openBeneath, type OpenFile } from '../io/open-beneath.js';
 import { lstatOrUndefined } from '../io/stat.js';
 import { native } from '../native/binding.js';
 import { hasCode } from '../native/errors.js';
+import { durableStep } from '../util/crash.js';
 import { promisify } from 'node:util';
 
 /** Every name an archive object may have; anything else is refused before it is used. */
@@ -30,6 +31,8 @@ export interface ObjectStore {
   read(name: string, offset: number, length: number): Promise<Buffer>;
   /** Stores a new object; one of that name already there is an error (ARCHIVE_CORRUPT). */
   put(name: string, data: Uint8Array): Promise<void>;
+  /** An object's size, or undefined when there is none. */
+  size(name: string): Promise<number | undefined>;
   /** The names under `prefix` ('packs/', 'roots/'), in no order. */
   list(prefix: string): Promise<string[]>;
   /** Removes an object; true when it was there. */
@@ -132,6 +135,12 @@ export class DirectoryStore implements ObjectStore {
       await fh.close();
     }
     await fsyncDir(join(path, '..'));
+    durableStep();
+  }
+
+  async size(name: string): Promise<number | undefined> {
+    const st = await lstatOrUndefined(this.path(name));
+    return st?.isFile() ? st.size : undefined;
   }
 
   async list(prefix: string): Promise<string[]> {
@@ -154,6 +163,7 @@ export class DirectoryStore implements ObjectStore {
   async delete(name: string): Promise<boolean> {
     try {
       await native.durable('unlink', this.path(name));
+      durableStep();
       return true;
     } catch (err) {
       if (hasCode(err, 'ENOENT') && (err as { syscall?: string }).syscall === 'unlink') return false;

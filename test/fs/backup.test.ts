@@ -5,7 +5,7 @@
  * refused, naming what is wrong.
  */
 import { cpSync, openSync, closeSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { runCli } from '../../src/cli/program.js';
 import { scratchDir } from '../helpers/scratch.js';
 
 const MiB = 2 ** 20;
+const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const EXTRACTOR = join(import.meta.dirname, '../../contrib/qvol-extract.py');
 
 async function run(home: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -158,5 +159,73 @@ describe('backup', () => {
     const swapped = await run(home, 'backup', 'ls', dest);
     expect(swapped.code).toBe(1);
     expect(swapped.err).toMatch(/sessions\/[0-9a-f]{32}/);
+  });
+});
+
+describe('backup cat, prune, passwd, and crashes', () => {
+  it('cat writes a volume to a file and to a pipe; prune keeps the policy and frees packs; passwd changes the passphrase', async () => {
+    const home = scratchDir('bk-home');
+    const dest = join(scratchDir('bk-dest'), 'archive');
+    await ok(home, 'vm', 'create', '--class', 'standalone', 's');
+    await ok(home, 'volume', 'resize', 's:private', '8M');
+    await ok(home, 'backup', 'init', dest, '--chunk-size', '64K');
+    for (let i = 0; i < 3; i++) {
+      await write(home, 's', 'private', i * MiB, pattern(MiB, 10 + i));
+      await ok(home, 'backup', 'send', dest, 's');
+    }
+    const file = join(scratchDir('bk-cat'), 'private.img');
+    await ok(home, 'backup', 'cat', dest, 's:private', '-o', file);
+    expect(sameFiles(file, await exported(home, 's:private'))).toBe(true);
+    const piped = join(scratchDir('bk-cat'), 'piped.img');
+    const fifo = join(scratchDir('bk-cat'), 'fifo');
+    spawnSync('mkfifo', [fifo]);
+    const reader = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', fifo, piped], { stdio: 'ignore' });
+    const drained = new Promise((resolve) => reader.on('close', resolve));
+    await ok(home, 'backup', 'cat', dest, 's:private', '-o', fifo);
+    await drained;
+    expect(sameFiles(piped, file)).toBe(true);
+
+    const dry = await json<{ sessionsRemoved: string[]; dryRun: boolean }>(home, 'backup', 'prune', dest, '--keep-last', '1', '--dry-run');
+    expect(dry.sessionsRemoved.length).toBe(2);
+    const pruned = await json<{ sessionsKept: number }>(home, 'backup', 'prune', dest, '--keep-last', '1');
+    expect(pruned.sessionsKept).toBe(1);
+    expect((await json<unknown[]>(home, 'backup', 'ls', dest)).length).toBe(1);
+    expect((await json<{ problems: unknown[] }>(home, 'backup', 'verify', dest, '--data')).problems).toEqual([]);
+    const after = join(scratchDir('bk-cat'), 'after.img');
+    await ok(home, 'backup', 'cat', dest, 's:private', '-o', after);
+    expect(sameFiles(after, file)).toBe(true);
+
+    await ok(home, 'backup', 'passwd', dest, '--new-passphrase-command', 'printf %s "battery staple"');
+    expect((await run(home, 'backup', 'ls', dest)).code).toBe(1);
+    process.env.QVOL_BACKUP_PASSPHRASE_COMMAND = 'printf %s "battery staple"';
+    const out: string[] = [];
+    expect(await runCli(['backup', 'ls', dest], { stdout: new Writable({ write(c, _e, cb) { out.push(String(c)); cb(); } }), stderr: new Writable({ write(_c, _e, cb) { cb(); } }) })).toBe(0);
+  });
+
+  it('a send killed after each of its object writes leaves an archive that verifies, and the next send completes', async () => {
+    const home = scratchDir('bk-crash');
+    const dest = join(scratchDir('bk-dest'), 'archive');
+    await ok(home, 'vm', 'create', '--class', 'standalone', 's');
+    await ok(home, 'volume', 'resize', 's:private', '8M');
+    await write(home, 's', 'private', 0, pattern(2 * MiB, 20));
+    await ok(home, 'backup', 'init', dest, '--chunk-size', '64K');
+    await ok(home, 'backup', 'send', dest, 's');
+    await write(home, 's', 'private', 4 * MiB, pattern(MiB, 21));
+    const env = { ...process.env, QVOL_HOME: home, QVOL_BACKUP_PASSPHRASE_COMMAND: 'printf %s "correct horse"' };
+    let completed = false;
+    for (let step = 1; step <= 40 && !completed; step++) {
+      const r = spawnSync(process.execPath, [MAIN, 'backup', 'send', dest, 's'], { env: { ...env, QVOL_CRASH_AFTER_STEP: String(step) }, encoding: 'utf8' });
+      completed = r.status === 0;
+      if (!completed) expect(r.signal, r.stderr).toBe('SIGKILL');
+      const v = spawnSync(process.execPath, [MAIN, 'backup', 'verify', dest, '--data', '--json'], { env, encoding: 'utf8' });
+      expect(v.status, `after a kill at step ${step}: ${v.stdout}${v.stderr}`).toBe(0);
+    }
+    expect(completed).toBe(true);
+    // Two sessions, or three when a kill came after the root that completed a send was stored.
+    const sessions = await json<unknown[]>(home, 'backup', 'ls', dest);
+    expect(sessions.length).toBeGreaterThanOrEqual(2);
+    const restored = scratchDir('bk-crash-restored');
+    await ok(restored, 'backup', 'restore', dest);
+    expect(sameFiles(await exported(restored, 's:private'), await exported(home, 's:private'))).toBe(true);
   });
 });

@@ -188,5 +188,47 @@ export function backupCommand(io: CliIo): Command {
       }
     });
 
+  backup.command('cat').argument('<dest>', 'the archive').argument('<vm:volume>', 'the volume')
+    .description('Write one volume of a backup, raw: to a file (made whole, sparse), or in place to a pipe, terminal or device (default: standard output).')
+    .option('--session <id>', 'a session (its id or a prefix); default: the newest backup of the VM')
+    .option('-o, --output <path>', 'where to write (default: standard output)')
+    .addOption(passphraseOption())
+    .option('--accept-rollback', 'accept an archive older than the newest this host has seen')
+    .action(async (dest: string, ref: string, f: Common & { session?: string; output?: string }) => {
+      const { parseVolumeRef } = await import('../context.js');
+      const [vm, volume] = parseVolumeRef(ref);
+      const { catToOutput } = await import('./backup-cat.js');
+      await openApp(io, async (app) => catToOutput(app, access(dest, f), vm, volume, f.session, f.output));
+    });
+
+  backup.command('prune').argument('<dest>', 'the archive')
+    .description('Remove the sessions a keep policy does not keep (per VM), and the packs nothing kept references.')
+    .option('--keep-last <n>', 'the newest N sessions of each VM', Number)
+    .option('--keep-daily <n>', 'the newest session of each of the last N days with one', Number)
+    .option('--keep-weekly <n>', 'the same per week', Number)
+    .option('--keep-monthly <n>', 'the same per month', Number)
+    .option('--dry-run', 'say what would go, remove nothing')
+    .addOption(passphraseOption())
+    .option('--accept-rollback', 'accept an archive older than the newest this host has seen')
+    .option('--json', 'print the result as JSON')
+    .action(async (dest: string, f: Common & { keepLast?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; dryRun?: boolean }) => {
+      const r = await openApp(io, async (app) => (await import('../../app/backup.js')).backupPrune(app, access(dest, f), {
+        last: f.keepLast, daily: f.keepDaily, weekly: f.keepWeekly, monthly: f.keepMonthly,
+      }, f.dryRun === true));
+      if (f.json) printJson(io, r);
+      else io.stdout.write(`${r.dryRun ? 'would remove' : 'removed'} ${r.sessionsRemoved.length} sessions and ${r.packsRemoved} packs (${formatBytes(r.bytesFreed)}); ${r.sessionsKept} sessions kept\n`);
+    });
+
+  backup.command('passwd').argument('<dest>', 'the archive')
+    .description('Change the archive\'s passphrase: the master key is wrapped anew; no data is rewritten.')
+    .addOption(passphraseOption())
+    .option('--new-passphrase-command <cmd>', 'a command whose output is the new passphrase (default: ask on the terminal)')
+    .action(async (dest: string, f: Common & { newPassphraseCommand?: string }) => {
+      const fresh = f.newPassphraseCommand ? archivePassphrase(f.newPassphraseCommand) : process.stdin.isTTY ? archivePassphrase(undefined) : undefined;
+      if (!fresh) throw new UsageError('Give the new passphrase with --new-passphrase-command, or run on a terminal.');
+      await (await import('../../app/backup.js')).backupPasswd(access(dest, f), fresh);
+      io.stdout.write(`passphrase of ${dest} changed\n`);
+    });
+
   return backup;
 }

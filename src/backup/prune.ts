@@ -1,0 +1,106 @@
+/**
+ * prune: drops the sessions a keep policy does not keep, then removes what nothing kept
+ * references any more: packs none of whose blobs a kept session reaches (orphans of an
+ * interrupted send included), and the index objects, rewritten to list only live blobs.
+ * Its cost follows what it removes and the kept sessions' pages; it never holds more than
+ * the set of live blob places. Packs still partly live are kept whole (a later version
+ * rewrites those that are mostly garbage).
+ */
+import type { Archive } from './archive.js';
+import { writeIndex } from './index-objects.js';
+import { lockArchive } from './lock.js';
+import type { WrittenBlob } from './pack-writer.js';
+import { decodeRef, packName, type BlobRef } from './refs.js';
+import { currentRoot, writeRoot, type NamedHash, type RootOptions } from './roots.js';
+import { readSession, type Session } from './sessions.js';
+import { walkTree, readPage } from './tree.js';
+
+export interface KeepPolicy {
+  last?: number | undefined;
+  daily?: number | undefined;
+  weekly?: number | undefined;
+  monthly?: number | undefined;
+}
+
+export interface PruneResult {
+  sessionsKept: number;
+  sessionsRemoved: string[];
+  packsRemoved: number;
+  bytesFreed: number;
+  dryRun: boolean;
+}
+
+/** The sessions a policy keeps, per VM: the newest `last`, and the newest of each of the last `daily` days, ... */
+export function sessionsToKeep(sessions: Array<{ ref: NamedHash; session: Session }>, policy: KeepPolicy): Set<string> {
+  const keep = new Set<string>();
+  const vms = new Set(sessions.flatMap((s) => s.session.vms.map((v) => v.name)));
+  const buckets: Array<[number | undefined, (d: Date) => string]> = [
+    [policy.daily, (d) => d.toISOString().slice(0, 10)],
+    [policy.weekly, (d) => { const t = new Date(d); t.setUTCDate(t.getUTCDate() - ((t.getUTCDay() + 6) % 7)); return t.toISOString().slice(0, 10); }],
+    [policy.monthly, (d) => d.toISOString().slice(0, 7)],
+  ];
+  for (const vm of vms) {
+    const mine = sessions.filter((s) => s.session.vms.some((v) => v.name === vm)).reverse(); // newest first
+    mine.slice(0, policy.last ?? 0).forEach((s) => keep.add(s.ref.name));
+    for (const [count, bucket] of buckets) {
+      if (!count) continue;
+      const seen = new Set<string>();
+      for (const s of mine) {
+        const b = bucket(new Date(s.session.time));
+        if (seen.has(b)) continue;
+        seen.add(b);
+        if (seen.size > count) break;
+        keep.add(s.ref.name);
+      }
+    }
+  }
+  return keep;
+}
+
+export async function pruneArchive(archive: Archive, policy: KeepPolicy, options: RootOptions & { dryRun?: boolean }): Promise<PruneResult> {
+  const lock = await lockArchive(archive.store, 'backup prune');
+  try {
+    const current = await currentRoot(archive, options);
+    const sessions = [];
+    for (const ref of current.root.sessions) sessions.push({ ref, session: await readSession(archive, ref) });
+    const keep = sessionsToKeep(sessions, policy);
+    const kept = sessions.filter((s) => keep.has(s.ref.name));
+    const removed = sessions.filter((s) => !keep.has(s.ref.name)).map((s) => s.ref.name);
+    // Every blob a kept session reaches, by place, and every live pack.
+    const live = new Map<string, WrittenBlob>();
+    const note = (ref: BlobRef, type: 7 | 8) => live.set(`${ref.pack.toString('hex')}:${ref.offset}`, { ...ref, type });
+    for (const { session } of kept) {
+      for (const vm of session.vms) {
+        for (const v of vm.volumes) {
+          await walkPages(archive, v.tree.root, v.tree.depth, note);
+          await walkTree(archive, v.tree, Math.ceil(v.size / archive.config.chunkSize), async (_i, ref) => { note(ref, 7); });
+        }
+      }
+    }
+    const livePacks = new Set([...live.values()].map((b) => packName(b.pack)));
+    const dead = (await archive.store.list('packs/')).filter((p) => !livePacks.has(p));
+    let bytesFreed = 0;
+    for (const p of dead) bytesFreed += (await archive.store.size(p)) ?? 0;
+    if (options.dryRun) return { sessionsKept: kept.length, sessionsRemoved: removed, packsRemoved: dead.length, bytesFreed, dryRun: true };
+    // The new root first (it names only what stays), then the objects nothing names.
+    const index = await writeIndex(archive, [...live.values()]);
+    await writeRoot(archive, current, { sessions: kept.map((s) => s.ref), indexes: index ? [index] : [] }, options);
+    for (const name of removed) await archive.store.delete(name);
+    for (const old of current.root.indexes) await archive.store.delete(old.name);
+    for (const p of dead) await archive.store.delete(p);
+    return { sessionsKept: kept.length, sessionsRemoved: removed, packsRemoved: dead.length, bytesFreed, dryRun: false };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Notes every page of a tree (its chunks are noted by walkTree). */
+async function walkPages(archive: Archive, ref: BlobRef | undefined, depth: number, note: (ref: BlobRef, type: 8) => void): Promise<void> {
+  if (!ref || depth === 0) return;
+  note(ref, 8);
+  if (depth === 1) return;
+  const page = await readPage(archive, ref);
+  for (let at = 0; at < page.length; at += 64) {
+    await walkPages(archive, decodeRef(page, at, () => undefined), depth - 1, note);
+  }
+}
