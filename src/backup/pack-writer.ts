@@ -5,7 +5,8 @@
  * flush() has stored the pack: callers write the objects that reference blobs only after.
  */
 import { native } from '../native/binding.js';
-import { seal } from './envelope.js';
+import { ArchiveError } from '../errors/index.js';
+import { BOUNDS, SEAL_OVERHEAD, corrupt, inflate, open, seal } from './envelope.js';
 import type { Archive } from './archive.js';
 import { PACK_ID_BYTES, packName, type BlobRef } from './refs.js';
 
@@ -66,4 +67,28 @@ export class PackWriter {
     this.size = 0;
     this.entries = [];
   }
+}
+
+/** A pack's header (its blobs' places), read from the trailer back and authenticated. */
+export async function readPackHeader(archive: Archive, name: string): Promise<WrittenBlob[]> {
+  const size = await archive.store.size(name);
+  if (size === undefined) throw new ArchiveError('ARCHIVE_CORRUPT', `Pack ${name} is missing.`, { path: name });
+  if (size < 8 + SEAL_OVERHEAD) throw corrupt(name, 'is too short to be a pack');
+  const trailer = await archive.store.read(name, size - 8, 8);
+  const headerLength = trailer.readUInt32LE(0);
+  if (trailer.toString('latin1', 4) !== 'QVPK' || headerLength > BOUNDS.packHeader.stored || headerLength > size - 8) throw corrupt(name, 'has no valid trailer');
+  const sealed = await archive.store.read(name, size - 8 - headerLength, headerLength);
+  const table = inflate(open('packHeader', Buffer.from(name), sealed, archive.keys.meta, name, BOUNDS.packHeader.stored), BOUNDS.packHeader.plain, name);
+  const count = table.length >= 4 ? table.readUInt32LE(0) : -1;
+  if (count < 0 || table.length !== 4 + count * ENTRY_BYTES) throw corrupt(name, 'has a malformed header');
+  const pack = Buffer.from(name.slice(-32), 'hex');
+  const out: WrittenBlob[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = 4 + i * ENTRY_BYTES;
+    const type = table[at + 32];
+    const entry = { type: type as 7 | 8, id: Buffer.from(table.subarray(at, at + 32)), pack, offset: Number(table.readBigUInt64LE(at + 36)), stored: table.readUInt32LE(at + 44), plain: table.readUInt32LE(at + 48) };
+    if ((type !== 7 && type !== 8) || entry.offset + entry.stored > size - 8 - headerLength) throw corrupt(name, `lists a blob outside its data (entry ${i})`);
+    out.push(entry);
+  }
+  return out;
 }
