@@ -5,7 +5,9 @@
  *   backup-child.js send ARCHIVE IMAGE SIZE CACHE     (volume 'v' of VM 'bench')
  *   backup-child.js restore ARCHIVE OUTPUT CACHE       (the newest session's 'bench:v')
  */
+import { statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { committedIdentity } from '../src/app/backup.js';
 import { openArchive } from '../src/backup/archive.js';
 import { restoreVolume } from '../src/backup/restore-volume.js';
 import { listSessions, sendToArchive } from '../src/backup/send.js';
@@ -19,7 +21,7 @@ if (op === 'send') {
   const [size, cacheDir] = rest;
   const r = await sendToArchive(archive, [{
     name: 'bench', class: 'standalone', template: null, properties: {},
-    volumes: [{ name: 'v', size: Number(size), path: path!, pool: 'p', driver: 'file-reflink', config: { rw: true, save_on_stop: true, snap_on_start: false, revisions_to_keep: 1, source: null } }],
+    volumes: [{ name: 'v', size: Number(size), path: path!, identity: committedIdentity(statSync(path!)), pool: 'p', driver: 'file-reflink', config: { rw: true, save_on_stop: true, snap_on_start: false, revisions_to_keep: 1, source: null } }],
   }], { cacheDir: cacheDir! });
   detail = { stored: r.bytesStored, packs: r.packs, new: r.vms[0]!.volumes[0]!.new };
 } else {

@@ -4,7 +4,7 @@
  * the same stable source `volume export` uses), and how a restore recreates VMs (the
  * registry entry, then each volume through its pool's import path).
  */
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { changePassphrase, initArchive, openArchive, unlockMaster, type Archive, type ArchivePassphrase, type Compression } from '../backup/archive.js';
@@ -75,9 +75,10 @@ export async function backupSend(app: QvolApp, access: ArchiveAccess, options: {
         exported.push({ release: () => v.exportEnd(path) });
         const source = await openSource(path);
         await source.handle.close();
+        const identity = committedIdentity(source.stat);
         const config = record.volumes[volName]!;
         volumes.push({
-          name: volName, size: source.size, path, pool: v.pool.name, driver: v.pool.driver,
+          name: volName, size: source.size, path, identity, pool: v.pool.name, driver: v.pool.driver,
           config: { rw: config.rw, save_on_stop: config.save_on_stop, snap_on_start: config.snap_on_start, revisions_to_keep: config.revisions_to_keep, source: config.source ?? null },
         });
       }
@@ -87,6 +88,15 @@ export async function backupSend(app: QvolApp, access: ArchiveAccess, options: {
   } finally {
     for (const e of exported.reverse()) await e.release();
   }
+}
+
+/**
+ * A regular file that is a committed state is never changed in place (file-reflink publishes
+ * a new inode on every commit, revert and resize): its device, inode, size and times say it
+ * is the one a send read before. A device (a zvol clone) has none.
+ */
+export function committedIdentity(st: Stats): string | undefined {
+  return st.isFile() ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : undefined;
 }
 
 type SendOptionsProgress = (vm: string, volume: string, done: number, total: number) => void;

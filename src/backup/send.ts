@@ -4,7 +4,10 @@
  * index of what they hold, then the session, then the next root; until the root is
  * stored nothing references the new objects, and the next send finds the old root.
  */
+import { mkdir, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { atomicWriteFile } from '../io/atomic.js';
 import type { Archive } from './archive.js';
 import { knownIds, readIndexes, writeIndex } from './index-objects.js';
 import { lockArchive } from './lock.js';
@@ -18,6 +21,12 @@ import { readSession, writeSession, type Session, type VmEntry, type VolumeEntry
 export interface VolumeToSend extends Omit<VolumeEntry, 'tree' | 'stats'> {
   /** A stable path of the committed state (a volume's export()), read, never written. */
   path: string;
+  /**
+   * What identifies this committed state on this host, when the driver can say (a
+   * file-reflink image is never changed in place: its device, inode, size and times).
+   * Equal to what the last send of the volume recorded, the volume is not read again.
+   */
+  identity?: string | undefined;
 }
 
 export interface VmToSend extends Omit<VmEntry, 'parent' | 'volumes'> {
@@ -35,24 +44,41 @@ export interface SendOptions extends RootOptions {
 export interface SendResult {
   session: string;
   generation: number;
-  vms: Array<{ name: string; volumes: Array<{ name: string; size: number } & VolumeStats> }>;
+  /** Per volume: `read` is false when it was known unchanged since its last send and not read. */
+  vms: Array<{ name: string; volumes: Array<{ name: string; size: number; read: boolean } & VolumeStats> }>;
   packs: number;
   bytesStored: number;
   seconds: number;
 }
 
 /** The newest session holding each VM, by VM name, as the parents of this send. */
-async function parentsOf(archive: Archive, sessions: NamedHash[], names: string[]): Promise<Map<string, NamedHash>> {
+async function parentsOf(archive: Archive, sessions: NamedHash[], names: string[]): Promise<Map<string, { ref: NamedHash; vm: VmEntry }>> {
   const want = new Set(names);
-  const parents = new Map<string, NamedHash>();
+  const parents = new Map<string, { ref: NamedHash; vm: VmEntry }>();
   for (const ref of [...sessions].reverse()) {
     if (want.size === 0) break;
     const s: Session = await readSession(archive, ref);
     for (const vm of s.vms) {
-      if (want.delete(vm.name)) parents.set(vm.name, ref);
+      if (want.delete(vm.name)) parents.set(vm.name, { ref, vm });
     }
   }
   return parents;
+}
+
+/** This host's record of what each volume's last send read: `vm/volume` -> identity and session. */
+type SentCache = Record<string, { identity: string; session: string }>;
+
+function cachePath(options: SendOptions, archive: Archive): string {
+  return join(options.cacheDir, `${archive.config.id.toString('hex')}-sent.json`);
+}
+
+async function readSentCache(path: string): Promise<SentCache> {
+  try {
+    const v = JSON.parse(await readFile(path, 'utf8')) as unknown;
+    return typeof v === 'object' && v !== null ? Object.assign(Object.create(null) as SentCache, v) : Object.create(null) as SentCache;
+  } catch {
+    return Object.create(null) as SentCache;
+  }
 }
 
 export async function sendToArchive(archive: Archive, vms: VmToSend[], options: SendOptions): Promise<SendResult> {
@@ -70,12 +96,24 @@ export async function sendToArchive(archive: Archive, vms: VmToSend[], options: 
       remember: (hex: string, ref: BlobRef) => { fresh.set(hex, ref); },
     };
     const parents = await parentsOf(archive, current.root.sessions, vms.map((v) => v.name));
+    const sentPath = cachePath(options, archive);
+    const sent = await readSentCache(sentPath);
     const entries: VmEntry[] = [];
     const report: SendResult['vms'] = [];
     for (const vm of vms) {
       const volumes: VolumeEntry[] = [];
+      const unread = new Set<string>();
+      const parent = parents.get(vm.name);
       for (const v of vm.volumes) {
-        const { path, ...record } = v;
+        const { path, identity, ...record } = v;
+        const key = `${vm.name}/${v.name}`;
+        const before = parent?.vm.volumes.find((p) => p.name === v.name);
+        if (identity !== undefined && before && before.size === v.size && sent[key]?.identity === identity && sent[key]?.session === parent!.ref.name) {
+          // Unchanged since the parent session read it: its chunk list is this one, unread.
+          volumes.push({ ...record, tree: before.tree, stats: { chunks: before.stats.chunks, zero: before.stats.zero, new: 0, newBytes: 0 } });
+          unread.add(v.name);
+          continue;
+        }
         const { tree, stats } = await sendVolume(archive, path, v.size, {
           sink,
           signal: options.signal,
@@ -83,8 +121,8 @@ export async function sendToArchive(archive: Archive, vms: VmToSend[], options: 
         });
         volumes.push({ ...record, tree, stats });
       }
-      entries.push({ ...vm, parent: parents.get(vm.name) ?? null, volumes });
-      report.push({ name: vm.name, volumes: volumes.map((v) => ({ name: v.name, size: v.size, ...v.stats })) });
+      entries.push({ ...vm, volumes: volumes, parent: parent?.ref ?? null });
+      report.push({ name: vm.name, volumes: volumes.map((v) => ({ name: v.name, size: v.size, read: !unread.has(v.name), ...v.stats })) });
     }
     await packs.flush();
     const index = await writeIndex(archive, packs.written);
@@ -93,6 +131,13 @@ export async function sendToArchive(archive: Archive, vms: VmToSend[], options: 
       sessions: [...current.root.sessions, stored.self],
       indexes: index ? [...current.root.indexes, index] : current.root.indexes,
     }, options);
+    for (const vm of vms) {
+      for (const v of vm.volumes) {
+        if (v.identity !== undefined) sent[`${vm.name}/${v.name}`] = { identity: v.identity, session: stored.self.name };
+      }
+    }
+    await mkdir(options.cacheDir, { recursive: true, mode: 0o700 });
+    await atomicWriteFile(sentPath, `${JSON.stringify(sent)}\n`);
     return {
       session: stored.session.id,
       generation: next.root.generation,

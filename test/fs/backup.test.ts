@@ -75,12 +75,15 @@ describe('backup', () => {
     // The app VM's root is its template's: only its private is stored.
     expect(first.vms.find((v) => v.name === 'work')!.volumes.map((v) => v.name)).toEqual(['private']);
 
+    // Unchanged since the last send: known by its committed image's identity, not read again.
+    const unchanged = await json<{ vms: Array<{ volumes: Array<{ read: boolean; new: number }> }> }>(home, 'backup', 'send', dest, 'work');
+    expect(unchanged.vms[0]!.volumes[0]).toMatchObject({ read: false, new: 0 });
     await write(home, 'work', 'private', 20 * MiB, pattern(4096, 3));
-    const second = await json<{ vms: Array<{ volumes: Array<{ new: number; chunks: number }> }> }>(home, 'backup', 'send', dest, 'work');
-    expect(second.vms[0]!.volumes[0]!.new).toBe(1);
+    const second = await json<{ vms: Array<{ volumes: Array<{ new: number; chunks: number; read: boolean }> }> }>(home, 'backup', 'send', dest, 'work');
+    expect(second.vms[0]!.volumes[0]).toMatchObject({ new: 1, read: true });
 
     const sessions = await json<Array<{ id: string }>>(home, 'backup', 'ls', dest);
-    expect(sessions.length).toBe(2);
+    expect(sessions.length).toBe(3);
     expect((await json<{ problems: unknown[]; chunksChecked: number }>(home, 'backup', 'verify', dest, '--data')).problems).toEqual([]);
 
     const fresh = scratchDir('bk-restored');
