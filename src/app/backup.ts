@@ -92,11 +92,12 @@ export async function backupSend(app: QvolApp, access: ArchiveAccess, options: {
 
 /**
  * A regular file that is a committed state is never changed in place (file-reflink publishes
- * a new inode on every commit, revert and resize): its device, inode, size and times say it
- * is the one a send read before. A device (a zvol clone) has none.
+ * a new inode on every commit, revert and resize): its device, inode, size and mtime say it
+ * is the one a send read before. Not its ctime, which a snapshot's hard link changes. A
+ * device (a zvol clone) has none.
  */
 export function committedIdentity(st: Stats): string | undefined {
-  return st.isFile() ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : undefined;
+  return st.isFile() ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}` : undefined;
 }
 
 type SendOptionsProgress = (vm: string, volume: string, done: number, total: number) => void;
