@@ -94,6 +94,16 @@ export function openMetadata(type: 'root' | 'session' | 'index', name: string, b
   return inflate(frame, BOUNDS[type].plain, name);
 }
 
+/** A JSON metadata object (root, session): opened as openMetadata does, then parsed; not JSON is ARCHIVE_CORRUPT. */
+export function openJson(type: 'root' | 'session', name: string, bytes: Uint8Array, key: Buffer): unknown {
+  const text = openMetadata(type, name, bytes, key).toString('utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw corrupt(name, 'is not JSON');
+  }
+}
+
 /** BLAKE2b-256 of an object's stored bytes, as parents name their children (hex). */
 export function objectHash(bytes: Uint8Array): string {
   return native.blake2b(bytes).toString('hex');

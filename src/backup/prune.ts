@@ -10,10 +10,10 @@ import type { Archive } from './archive.js';
 import { writeIndex } from './index-objects.js';
 import { lockArchive } from './lock.js';
 import type { WrittenBlob } from './pack-writer.js';
-import { decodeRef, packName, type BlobRef } from './refs.js';
+import { packName, type BlobRef } from './refs.js';
 import { currentRoot, writeRoot, type NamedHash, type RootOptions } from './roots.js';
 import { readSession, type Session } from './sessions.js';
-import { walkTree, readPage } from './tree.js';
+import { walkTree } from './tree.js';
 
 export interface KeepPolicy {
   last?: number | undefined;
@@ -72,8 +72,7 @@ export async function pruneArchive(archive: Archive, policy: KeepPolicy, options
     for (const { session } of kept) {
       for (const vm of session.vms) {
         for (const v of vm.volumes) {
-          await walkPages(archive, v.tree.root, v.tree.depth, note);
-          await walkTree(archive, v.tree, Math.ceil(v.size / archive.config.chunkSize), async (_i, ref) => { note(ref, 7); });
+          await walkTree(archive, v.tree, Math.ceil(v.size / archive.config.chunkSize), async (_i, ref) => { note(ref, 7); }, (ref) => note(ref, 8));
         }
       }
     }
@@ -91,16 +90,5 @@ export async function pruneArchive(archive: Archive, policy: KeepPolicy, options
     return { sessionsKept: kept.length, sessionsRemoved: removed, packsRemoved: dead.length, bytesFreed, dryRun: false };
   } finally {
     await lock.release();
-  }
-}
-
-/** Notes every page of a tree (its chunks are noted by walkTree). */
-async function walkPages(archive: Archive, ref: BlobRef | undefined, depth: number, note: (ref: BlobRef, type: 8) => void): Promise<void> {
-  if (!ref || depth === 0) return;
-  note(ref, 8);
-  if (depth === 1) return;
-  const page = await readPage(archive, ref);
-  for (let at = 0; at < page.length; at += 64) {
-    await walkPages(archive, decodeRef(page, at, () => undefined), depth - 1, note);
   }
 }

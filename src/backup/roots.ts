@@ -9,7 +9,7 @@ import { ArchiveError } from '../errors/index.js';
 import { atomicWriteFile } from '../io/atomic.js';
 import { native } from '../native/binding.js';
 import type { Archive } from './archive.js';
-import { objectHash, openMetadata, sealMetadata } from './envelope.js';
+import { objectHash, openJson, sealMetadata } from './envelope.js';
 
 export interface NamedHash {
   name: string;
@@ -111,14 +111,7 @@ export async function currentRoot(archive: Archive, options: RootOptions): Promi
   const name = candidates[0]!;
   const bytes = await archive.store.get(name, 64 * 2 ** 20);
   if (!bytes) throw new ArchiveError('ARCHIVE_CORRUPT', `Root ${name} vanished while it was read.`, { path: name });
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(openMetadata('root', name, bytes, archive.keys.meta).toString('utf8'));
-  } catch (err) {
-    if (err instanceof ArchiveError) throw err;
-    throw new ArchiveError('ARCHIVE_CORRUPT', `Root ${name} is not JSON.`, { path: name });
-  }
-  const root = checkRoot(parsed, name, archive.config.id.toString('hex'));
+  const root = checkRoot(openJson('root', name, bytes, archive.keys.meta), name, archive.config.id.toString('hex'));
   if (root.generation !== top) throw new ArchiveError('ARCHIVE_CORRUPT', `Root ${name} says generation ${root.generation}, its name ${top}.`, { path: name });
   const hash = objectHash(bytes);
   if (seen && (seen.generation > top || (seen.generation === top && seen.hash !== hash))) rollback(archive, seen, top, options);

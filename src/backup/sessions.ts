@@ -5,7 +5,7 @@
 import { ArchiveError } from '../errors/index.js';
 import { native } from '../native/binding.js';
 import type { Archive } from './archive.js';
-import { objectHash, openMetadata, sealMetadata } from './envelope.js';
+import { objectHash, openJson, sealMetadata } from './envelope.js';
 import { refFromHex, refToHex } from './refs.js';
 import type { NamedHash } from './roots.js';
 import { checkRef, type Tree } from './tree.js';
@@ -87,12 +87,5 @@ export async function readSession(archive: Archive, ref: NamedHash): Promise<Ses
   const bytes = await archive.store.get(ref.name, 64 * 2 ** 20);
   if (!bytes) throw new ArchiveError('ARCHIVE_CORRUPT', `Session ${ref.name} is missing.`, { path: ref.name });
   if (objectHash(bytes) !== ref.hash) throw new ArchiveError('ARCHIVE_CORRUPT', `Session ${ref.name} is not the one its root names: it was replaced.`, { path: ref.name });
-  const text = openMetadata('session', ref.name, bytes, archive.keys.meta).toString('utf8');
-  let wire: Wire;
-  try {
-    wire = JSON.parse(text) as Wire;
-  } catch {
-    throw new ArchiveError('ARCHIVE_CORRUPT', `Session ${ref.name} is not JSON.`, { path: ref.name });
-  }
-  return fromWire(wire, ref.name, archive);
+  return fromWire(openJson('session', ref.name, bytes, archive.keys.meta) as Wire, ref.name, archive);
 }

@@ -7,7 +7,7 @@ import { constants, read } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArchiveError } from '../errors/index.js';
-import { fsyncDir } from '../io/atomic.js';
+import { fsyncDir, removeDurably } from '../io/atomic.js';
 import { openBeneath, type OpenFile } from '../io/open-beneath.js';
 import { lstatOrUndefined } from '../io/stat.js';
 import { native } from '../native/binding.js';
@@ -40,6 +40,17 @@ export interface ObjectStore {
 }
 
 const preadAsync = promisify(read);
+
+/** `length` bytes at `offset`, or ARCHIVE_CORRUPT when the object ends (or shrank) before. */
+async function readFully(fh: OpenFile, name: string, offset: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length);
+  for (let done = 0; done < length;) {
+    const { bytesRead } = await preadAsync(fh.fd, buf, done, length - done, offset + done);
+    if (bytesRead === 0) throw new ArchiveError('ARCHIVE_CORRUPT', `Archive object ${name} ends before byte ${offset + length}.`, { path: name });
+    done += bytesRead;
+  }
+  return buf;
+}
 
 function checkName(name: string): void {
   if (!NAME.test(name)) throw new ArchiveError('ARCHIVE_CORRUPT', `'${name}' is not an archive object name.`, { path: name });
@@ -75,13 +86,7 @@ export class DirectoryStore implements ObjectStore {
     try {
       const { size } = await fh.stat();
       if (size > maxBytes) throw new ArchiveError('ARCHIVE_CORRUPT', `Archive object ${name} is ${size} bytes, more than such an object can be (${maxBytes}); it was not read.`, { path: name });
-      const buf = Buffer.alloc(size);
-      for (let done = 0; done < size;) {
-        const { bytesRead } = await preadAsync(fh.fd, buf, done, size - done, done);
-        if (bytesRead === 0) throw new ArchiveError('ARCHIVE_CORRUPT', `Archive object ${name} shrank while it was read.`, { path: name });
-        done += bytesRead;
-      }
-      return buf;
+      return await readFully(fh, name, 0, size);
     } finally {
       await fh.close();
     }
@@ -91,13 +96,7 @@ export class DirectoryStore implements ObjectStore {
     const fh = await this.openObject(name);
     if (!fh) throw new ArchiveError('ARCHIVE_CORRUPT', `Archive object ${name} is missing.`, { path: name });
     try {
-      const buf = Buffer.alloc(length);
-      for (let done = 0; done < length;) {
-        const { bytesRead } = await preadAsync(fh.fd, buf, done, length - done, offset + done);
-        if (bytesRead === 0) throw new ArchiveError('ARCHIVE_CORRUPT', `Archive object ${name} ends before byte ${offset + length}.`, { path: name });
-        done += bytesRead;
-      }
-      return buf;
+      return await readFully(fh, name, offset, length);
     } finally {
       await fh.close();
     }
@@ -161,13 +160,8 @@ export class DirectoryStore implements ObjectStore {
   }
 
   async delete(name: string): Promise<boolean> {
-    try {
-      await native.durable('unlink', this.path(name));
-      durableStep();
-      return true;
-    } catch (err) {
-      if (hasCode(err, 'ENOENT') && (err as { syscall?: string }).syscall === 'unlink') return false;
-      throw err;
-    }
+    const removed = await removeDurably(this.path(name));
+    if (removed) durableStep();
+    return removed;
   }
 }

@@ -96,14 +96,16 @@ export function depthFor(chunks: number): number {
 }
 
 /**
- * Visits every non-zero chunk of a tree in order: `visit(index, ref)`. Each page is read,
+ * Visits every non-zero chunk of a tree in order: `visit(index, ref)`, and every stored
+ * page to `onPage` (prune notes them as live). Each page is read,
  * authenticated and bounded before its entries are used.
  */
-export async function walkTree(archive: Archive, tree: Tree, chunks: number, visit: (index: number, ref: BlobRef) => Promise<void>): Promise<void> {
+export async function walkTree(archive: Archive, tree: Tree, chunks: number, visit: (index: number, ref: BlobRef) => Promise<void>, onPage?: (ref: BlobRef) => void): Promise<void> {
   if (tree.root === undefined) return;
   if (tree.depth !== depthFor(chunks)) throw new ArchiveError('ARCHIVE_CORRUPT', `A chunk list has ${tree.depth} levels where ${chunks} chunks need ${depthFor(chunks)}.`);
   const span = (level: number) => PAGE_ENTRIES ** level; // chunks under one entry of a page at `level` (0: leaf)
   const walk = async (ref: BlobRef, level: number, first: number): Promise<void> => {
+    onPage?.(ref);
     const page = await readPage(archive, ref);
     const entries = page.length / REF_BYTES;
     if (first + (entries - 1) * span(level) >= chunks) throw new ArchiveError('ARCHIVE_CORRUPT', `Page ${ref.id.toString('hex')} lists more chunks than its volume has.`);

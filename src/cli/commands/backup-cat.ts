@@ -3,12 +3,12 @@
  * file is written sparse under a temporary name and published whole; a pipe, terminal or
  * device (standard output by default) receives every byte in order, zeros included.
  */
-import { constants } from 'node:fs';
+import { constants, write } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import type { QvolApp } from '../../app/app.js';
 import { backupCat, type ArchiveAccess } from '../../app/backup.js';
 import { publish, tempPathFor } from '../../io/atomic.js';
-import { checkDeviceOutput, outputKind } from '../../io/output.js';
+import { checkDeviceOutput, outputKind, writeInPlace } from '../../io/output.js';
 
 const ZEROS = Buffer.alloc(1 << 20);
 
@@ -31,32 +31,28 @@ export async function catToOutput(app: QvolApp, access: ArchiveAccess, vm: strin
     }
     return;
   }
-  const fh = output === undefined ? undefined : await open(output, constants.O_WRONLY);
-  const fd = fh?.fd ?? 1;
-  const { write } = await import('node:fs');
-  const put = (buf: Buffer) => new Promise<void>((resolve, reject) => {
-    const loop = (at: number) => {
-      if (at >= buf.length) return resolve();
-      write(fd, buf, at, buf.length - at, null, (err, n) => (err ? reject(err) : loop(at + n)));
+  const toStream = async (fd: number): Promise<void> => {
+    const put = (buf: Buffer) => new Promise<void>((resolve, reject) => {
+      const loop = (at: number) => {
+        if (at >= buf.length) return resolve();
+        write(fd, buf, at, buf.length - at, null, (err, n) => (err ? reject(err) : loop(at + n)));
+      };
+      loop(0);
+    });
+    let next = 0;
+    const zerosUpTo = async (end: number) => {
+      while (next < end) {
+        const n = Math.min(ZEROS.length, end - next);
+        await put(ZEROS.subarray(0, n));
+        next += n;
+      }
     };
-    loop(0);
-  });
-  let next = 0;
-  const zerosUpTo = async (end: number) => {
-    while (next < end) {
-      const n = Math.min(ZEROS.length, end - next);
-      await put(ZEROS.subarray(0, n));
-      next += n;
-    }
-  };
-  try {
     const { size } = await backupCat(app, access, vm, volume, session, async (offset, data) => {
       await zerosUpTo(offset);
       await put(data);
       next += data.length;
     }, { inOrder: true });
     await zerosUpTo(size);
-  } finally {
-    await fh?.close();
-  }
+  };
+  await (output === undefined ? toStream(1) : writeInPlace(output, 'stream', toStream));
 }
