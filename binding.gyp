@@ -19,6 +19,7 @@
             "native/probe.cc",
             "native/stream.cc",
             "native/zero.cc",
+            "native/sys/aead.cc",
             "native/sys/alloc.cc",
             "native/sys/blkdev.cc",
             "native/sys/clone.cc",

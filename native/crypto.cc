@@ -2,8 +2,9 @@
 // libzstd: no cipher, hash or compressor of our own. Small calls are synchronous (they run
 // on whichever thread calls them: the archive's worker threads, or the main thread for
 // metadata); Argon2id, which takes a tenth of a second and 64 MiB, runs on the pool.
-//   seal(key, plaintext, ad) -> nonce(24) || ciphertext || tag(16)
-//   open(key, sealed, ad) -> plaintext, or an Error with code 'EAUTH'
+//   seal(key, plaintext, ad, disable?) -> nonce(24) || ciphertext || tag(16)
+//   open(key, sealed, ad, disable?) -> plaintext, or an Error with code 'EAUTH'
+//     (XChaCha20-Poly1305 by sys/aead.h; `disable` with kCapOpensslAead forces libsodium's)
 //   blake2b(data, key?) -> 32 bytes;  randomBytes(n)
 //   zstdCompress(data, level) / zstdDecompress(frame, maxSize)
 //   argon2id(passphrase, salt, opslimit, memlimit) -> Promise<32-byte key>
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "common.h"
+#include "sys/aead.h"
 #include "worker.h"
 
 namespace qvol {
@@ -36,6 +38,10 @@ Napi::Buffer<uint8_t> KeyArg(const Napi::CallbackInfo& info, size_t i) {
   return key;
 }
 
+uint32_t DisableArg(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Uint32Value() : 0;
+}
+
 Napi::Error CodedError(Napi::Env env, const char* code, const std::string& message) {
   Napi::Error err = Napi::Error::New(env, message);
   err.Set("code", code);
@@ -48,10 +54,8 @@ Napi::Value Seal(const Napi::CallbackInfo& info) {
   auto ad = BufferArg(info, 2, "ad");
   auto out = Napi::Buffer<uint8_t>::New(info.Env(), kNonce + plain.Length() + kTag);
   randombytes_buf(out.Data(), kNonce);
-  unsigned long long clen = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(out.Data() + kNonce, &clen, plain.Data(),
-                                             plain.Length(), ad.Data(), ad.Length(), nullptr,
-                                             out.Data(), key.Data());
+  sys::aead_seal(sys::aead_impl(DisableArg(info, 3)), out.Data() + kNonce, plain.Data(),
+                 plain.Length(), ad.Data(), ad.Length(), out.Data(), key.Data());
   return out;
 }
 
@@ -62,10 +66,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   if (sealed.Length() < kNonce + kTag)
     throw CodedError(info.Env(), "EAUTH", "sealed data is shorter than a nonce and a tag");
   auto out = Napi::Buffer<uint8_t>::New(info.Env(), sealed.Length() - kNonce - kTag);
-  unsigned long long plen = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(out.Data(), &plen, nullptr, sealed.Data() + kNonce,
-                                                 sealed.Length() - kNonce, ad.Data(), ad.Length(),
-                                                 sealed.Data(), key.Data()) != 0)
+  if (!sys::aead_open(sys::aead_impl(DisableArg(info, 3)), out.Data(), sealed.Data() + kNonce,
+                      sealed.Length() - kNonce, ad.Data(), ad.Length(), sealed.Data(), key.Data()))
     throw CodedError(info.Env(), "EAUTH", "authentication failed");
   return out;
 }

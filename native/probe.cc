@@ -4,6 +4,7 @@
 #include <sys/utsname.h>
 
 #include "common.h"
+#include "sys/aead.h"
 #include "sys/copy_job.h"
 #include "sys/fd_stream.h"
 #include "sys/zero.h"
@@ -19,6 +20,7 @@ Napi::Value CapabilitiesSync(const Napi::CallbackInfo& info) {
   o.Set("kernel", u.release);
   o.Set("avx2", sys::cpu_has_avx2());
   o.Set("zeroScan", sys::zero_scan_name());
+  o.Set("aead", sys::aead_name(sys::aead_impl(0)));
   Napi::Object bits = Napi::Object::New(env);
   bits.Set("clone", static_cast<uint32_t>(sys::kCapClone));
   bits.Set("copyFileRange", static_cast<uint32_t>(sys::kCapCopyRange));
@@ -32,6 +34,7 @@ Napi::Value CapabilitiesSync(const Napi::CallbackInfo& info) {
   bits.Set("vmsplice", static_cast<uint32_t>(sys::kCapVmsplice));
   bits.Set("sendfile", static_cast<uint32_t>(sys::kCapSendfile));
   bits.Set("pipeResize", static_cast<uint32_t>(sys::kCapPipeResize));
+  bits.Set("opensslAead", static_cast<uint32_t>(sys::kCapOpensslAead));
   o.Set("disableBits", bits);
   return o;
 }

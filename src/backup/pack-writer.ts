@@ -2,7 +2,9 @@
  * Packs (docs/archive-format.md §5): blobs appended into a buffer of about 32 MiB, then the
  * sealed pack header and the trailer, stored as one object. A reference is known as soon
  * as a blob is added (its pack's name is chosen when the pack starts), and is valid once
- * flush() has stored the pack: callers write the objects that reference blobs only after.
+ * finish() has stored every pack: callers write the objects that reference blobs only after.
+ * A full pack is stored while the next one fills; at most PUTS_IN_FLIGHT wait at once, so
+ * memory stays a few packs whatever the volume.
  */
 import { native } from '../native/binding.js';
 import { ArchiveError } from '../errors/index.js';
@@ -12,6 +14,7 @@ import { PACK_ID_BYTES, packName, type BlobRef } from './refs.js';
 
 export const PACK_TARGET = 32 * 2 ** 20;
 const ENTRY_BYTES = 64;
+const PUTS_IN_FLIGHT = 2;
 
 export interface WrittenBlob extends BlobRef {
   type: 7 | 8;
@@ -22,6 +25,7 @@ export class PackWriter {
   private parts: Buffer[] = [];
   private size = 0;
   private entries: WrittenBlob[] = [];
+  private puts: Array<Promise<void>> = [];
   /** Every blob stored by this writer, for the session's index object. */
   readonly written: WrittenBlob[] = [];
   packsWritten = 0;
@@ -29,9 +33,9 @@ export class PackWriter {
 
   constructor(private readonly archive: Archive, private readonly target = PACK_TARGET) {}
 
-  /** Adds a sealed blob; stores the pack first when this one would pass the target size. */
+  /** Adds a sealed blob; starts storing the pack first when this one would pass the target size. */
   async add(type: 7 | 8, id: Buffer, blob: Buffer, plain: number): Promise<BlobRef> {
-    if (this.size > 0 && this.size + blob.length > this.target) await this.flush();
+    if (this.size > 0 && this.size + blob.length > this.target) await this.seal();
     const entry: WrittenBlob = { type, id, pack: this.pack, offset: this.size, stored: blob.length, plain };
     this.parts.push(blob);
     this.size += blob.length;
@@ -39,12 +43,24 @@ export class PackWriter {
     return entry;
   }
 
-  /** Stores the pack being filled, if it holds anything. */
-  async flush(): Promise<void> {
+  /** Stores the pack being filled, if it holds anything, and waits for every pack to be stored. */
+  async finish(): Promise<void> {
+    await this.seal();
+    while (this.puts.length > 0) await this.puts.shift();
+  }
+
+  /** Waits for every put started, stored or failed (after a failure, before the lock goes). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.puts);
+  }
+
+  /** Closes the pack being filled and starts storing it; waits while too many are in flight. */
+  private async seal(): Promise<void> {
     if (this.entries.length === 0) return;
-    const table = Buffer.alloc(4 + this.entries.length * ENTRY_BYTES);
-    table.writeUInt32LE(this.entries.length, 0);
-    this.entries.forEach((e, i) => {
+    const entries = this.entries;
+    const table = Buffer.alloc(4 + entries.length * ENTRY_BYTES);
+    table.writeUInt32LE(entries.length, 0);
+    entries.forEach((e, i) => {
       const at = 4 + i * ENTRY_BYTES;
       e.id.copy(table, at);
       table[at + 32] = e.type;
@@ -57,15 +73,20 @@ export class PackWriter {
     const trailer = Buffer.alloc(8);
     trailer.writeUInt32LE(header.length, 0);
     trailer.write('QVPK', 4, 'latin1');
-    const bytes = Buffer.concat([...this.parts, header, trailer]);
-    await this.archive.store.put(name, bytes);
-    this.packsWritten++;
-    this.bytesWritten += bytes.length;
-    this.written.push(...this.entries);
+    const parts = [...this.parts, header, trailer];
+    const length = this.size + header.length + trailer.length;
     this.pack = native.randomBytes(PACK_ID_BYTES);
     this.parts = [];
     this.size = 0;
     this.entries = [];
+    const put = this.archive.store.put(name, parts).then(() => {
+      this.packsWritten++;
+      this.bytesWritten += length;
+      this.written.push(...entries);
+    });
+    put.catch(() => {}); // awaited below or in finish(); this only keeps a failure from going unheard meanwhile
+    this.puts.push(put);
+    while (this.puts.length > PUTS_IN_FLIGHT) await this.puts.shift();
   }
 }
 

@@ -25,6 +25,8 @@ export interface SendVolumeOptions {
   window?: number;
   signal?: AbortSignal | undefined;
   onProgress?: ((done: number, total: number) => void) | undefined;
+  /** Native fast paths to leave off (disableMask()): tests and benchmarks of each branch. */
+  disable?: number | undefined;
 }
 
 /** Whether [start, end) meets a data extent; `cursor` walks the sorted extents once. */
@@ -49,19 +51,20 @@ export async function sendVolume(archive: Archive, path: string, size: number, o
     const cursor = { i: 0 };
     const tree = new TreeBuilder(archive, sink);
     const inFlight: Array<Promise<Outcome>> = [];
+    const sealing = { type: 7 as const, idKey: archive.keys['chunk-id'], dataKey: archive.keys.data, level, known: sink.known, disable: options.disable };
     const start = async (index: number): Promise<Outcome> => {
       const offset = index * chunkSize;
       const length = Math.min(chunkSize, size - offset);
       if (!hasData(extents, cursor, offset, offset + length)) return { zero: true };
-      const buf = Buffer.allocUnsafe(length);
-      for (let got = 0; got < length;) {
-        const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
-        if (bytesRead === 0) throw new Error(`${path} ended at byte ${offset + got}, before its size ${size}`);
-        got += bytesRead;
+      try {
+        const sealed = await native.sealChunk(fh.fd, offset, length, sealing);
+        return sealed.zero ? { zero: true } : { zero: false, id: sealed.id, blob: sealed.blob, length };
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === 'ESHORT') throw new Error(`${path} ended before its size ${size} (reading ${length} bytes at ${offset})`);
+        if (code === 'EIO') throw new Error(`${path}: read of ${length} bytes at ${offset} failed: ${(err as Error).message}`, { cause: err });
+        throw err;
       }
-      if (native.isZeroSync(buf)) return { zero: true };
-      const { id, blob } = await native.sealBlob(buf, { type: 7, idKey: archive.keys['chunk-id'], dataKey: archive.keys.data, level, known: sink.known });
-      return { zero: false, id, blob, length };
     };
     let next = 0;
     try {

@@ -84,11 +84,12 @@ async function readSentCache(path: string): Promise<SentCache> {
 export async function sendToArchive(archive: Archive, vms: VmToSend[], options: SendOptions): Promise<SendResult> {
   const started = process.hrtime.bigint();
   const lock = await lockArchive(archive.store, 'backup send');
+  let packs: PackWriter | undefined;
   try {
     const current = await currentRoot(archive, options);
     const known = await readIndexes(archive, current.root.indexes);
     const fresh = new Map<string, BlobRef>();
-    const packs = new PackWriter(archive, options.packTarget);
+    packs = new PackWriter(archive, options.packTarget);
     const sink = {
       packs,
       known: knownIds(known),
@@ -124,7 +125,7 @@ export async function sendToArchive(archive: Archive, vms: VmToSend[], options: 
       entries.push({ ...vm, volumes: volumes, parent: parent?.ref ?? null });
       report.push({ name: vm.name, volumes: volumes.map((v) => ({ name: v.name, size: v.size, read: !unread.has(v.name), ...v.stats })) });
     }
-    await packs.flush();
+    await packs.finish();
     const index = await writeIndex(archive, packs.written);
     const stored = await writeSession(archive, { time: new Date().toISOString(), host: hostname(), tag: options.tag ?? null, vms: entries });
     const next = await writeRoot(archive, current, {
@@ -147,6 +148,7 @@ export async function sendToArchive(archive: Archive, vms: VmToSend[], options: 
       seconds: Number(process.hrtime.bigint() - started) / 1e9,
     };
   } finally {
+    await packs?.settle();
     await lock.release();
   }
 }

@@ -29,8 +29,11 @@ export interface ObjectStore {
   get(name: string, maxBytes: number): Promise<Buffer | undefined>;
   /** `length` bytes at `offset` of an object (a blob of a pack). */
   read(name: string, offset: number, length: number): Promise<Buffer>;
-  /** Stores a new object; one of that name already there is an error (ARCHIVE_CORRUPT). */
-  put(name: string, data: Uint8Array): Promise<void>;
+  /**
+   * Stores a new object, given whole or as its parts in order (a pack's blobs: no copy into
+   * one buffer); one of that name already there is an error (ARCHIVE_CORRUPT).
+   */
+  put(name: string, data: Uint8Array | readonly Uint8Array[]): Promise<void>;
   /** An object's size, or undefined when there is none. */
   size(name: string): Promise<number | undefined>;
   /** The names under `prefix` ('packs/', 'roots/'), in no order. */
@@ -117,7 +120,7 @@ export class DirectoryStore implements ObjectStore {
     }
   }
 
-  async put(name: string, data: Uint8Array): Promise<void> {
+  async put(name: string, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const path = this.path(name);
     await this.makeParents(name);
     let fh: OpenFile;
@@ -128,7 +131,7 @@ export class DirectoryStore implements ObjectStore {
       throw err;
     }
     try {
-      await fh.writeFile(data);
+      for (const part of data instanceof Uint8Array ? [data] : data) await fh.writeFile(part);
       await fh.sync();
     } finally {
       await fh.close();

@@ -153,12 +153,16 @@ export interface DisableBits {
   vmsplice: number;
   sendfile: number;
   pipeResize: number;
+  /** Backup: libsodium's XChaCha20-Poly1305 instead of the faster, self-tested OpenSSL one (same bytes). */
+  opensslAead: number;
 }
 
 export interface Capabilities {
   kernel: string;
   avx2: boolean;
   zeroScan: 'avx2' | 'memeqzero';
+  /** Which XChaCha20-Poly1305 the archive uses (native/sys/aead.h): the same bytes either way. */
+  aead: 'openssl' | 'libsodium';
   disableBits: DisableBits;
 }
 
@@ -206,9 +210,9 @@ export interface NativeBinding {
   durable(op: 'mkdir', path: string, dest: undefined, mode: number): Promise<void>;
   // -- the backup archive's primitives (libsodium, libzstd; native/crypto.cc) --
   /** XChaCha20-Poly1305: nonce(24) || ciphertext || tag(16), a fresh random nonce each call. */
-  seal(key: Buffer, plaintext: Uint8Array, ad: Uint8Array): Buffer;
+  seal(key: Buffer, plaintext: Uint8Array, ad: Uint8Array, disable?: number): Buffer;
   /** The plaintext, or throws an Error with code 'EAUTH'. */
-  open(key: Buffer, sealed: Uint8Array, ad: Uint8Array): Buffer;
+  open(key: Buffer, sealed: Uint8Array, ad: Uint8Array, disable?: number): Buffer;
   /** BLAKE2b-256, keyed when `key` (16 to 64 bytes) is given. */
   blake2b(data: Uint8Array, key?: Buffer): Buffer;
   randomBytes(n: number): Buffer;
@@ -217,9 +221,11 @@ export interface NativeBinding {
   zstdDecompress(frame: Uint8Array, maxSize: number): Buffer;
   argon2id(passphrase: Buffer, salt: Buffer, opslimit: number, memlimit: number): Promise<Buffer>;
   /** A chunk or page sealed as a blob on a pool thread; no blob when `known` (sorted ids) holds its id. */
-  sealBlob(data: Buffer, options: { type: 7 | 8; idKey: Buffer; dataKey: Buffer; level: number; known?: Buffer }): Promise<{ id: Buffer; blob?: Buffer }>;
+  sealBlob(data: Buffer, options: { type: 7 | 8; idKey: Buffer; dataKey: Buffer; level: number; known?: Buffer; disable?: number }): Promise<{ id: Buffer; blob?: Buffer }>;
+  /** A chunk read from `fd` and sealed on a pool thread: `zero` when it reads all zeros (nothing else done). */
+  sealChunk(fd: number, offset: number, length: number, options: { type: 7; idKey: Buffer; dataKey: Buffer; level: number; known?: Buffer; disable?: number | undefined }): Promise<{ zero: true; id?: undefined; blob?: undefined } | { zero?: undefined; id: Buffer; blob?: Buffer }>;
   /** A blob opened and checked (tag, codec, bound, id) on a pool thread; else an Error coded EAUTH, EFORMAT or EID. */
-  openBlob(blob: Buffer, options: { type: 7 | 8; id: Buffer; idKey: Buffer; dataKey: Buffer; maxPlain: number }): Promise<Buffer>;
+  openBlob(blob: Buffer, options: { type: 7 | 8; id: Buffer; idKey: Buffer; dataKey: Buffer; maxPlain: number; disable?: number }): Promise<Buffer>;
   /** A new kernel pipe, [readFd, writeFd], close-on-exec; the caller closes both. */
   pipeSync(): [number, number];
   /** Non-blocking flock(2): true when taken, false when another holder has it. */
