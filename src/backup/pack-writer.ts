@@ -11,6 +11,7 @@ import { ArchiveError } from '../errors/index.js';
 import { BOUNDS, SEAL_OVERHEAD, corrupt, inflate, open, seal } from './envelope.js';
 import type { Archive } from './archive.js';
 import { PACK_ID_BYTES, packName, type BlobRef } from './refs.js';
+import { RefList } from './blob-index.js';
 
 export const PACK_TARGET = 32 * 2 ** 20;
 const ENTRY_BYTES = 64;
@@ -26,8 +27,8 @@ export class PackWriter {
   private size = 0;
   private entries: WrittenBlob[] = [];
   private puts: Array<Promise<void>> = [];
-  /** Every blob stored by this writer, for the session's index object. */
-  readonly written: WrittenBlob[] = [];
+  /** Every blob stored by this writer, for the session's index objects. */
+  readonly written = new RefList();
   packsWritten = 0;
   bytesWritten = 0;
 
@@ -82,7 +83,7 @@ export class PackWriter {
     const put = this.archive.store.put(name, parts).then(() => {
       this.packsWritten++;
       this.bytesWritten += length;
-      this.written.push(...entries);
+      for (const e of entries) this.written.push(e);
     });
     put.catch(() => {}); // awaited below or in finish(); this only keeps a failure from going unheard meanwhile
     this.puts.push(put);

@@ -2,14 +2,14 @@
  * prune: drops the sessions a keep policy does not keep, then removes what nothing kept
  * references any more: packs none of whose blobs a kept session reaches (orphans of an
  * interrupted send included), and the index objects, rewritten to list only live blobs.
- * Its cost follows what it removes and the kept sessions' pages; it never holds more than
- * the set of live blob places. Packs still partly live are kept whole (a later version
+ * Its cost follows what it removes and the kept sessions' distinct pages; it holds the
+ * live blobs' references packed, 64 bytes each. Packs still partly live are kept whole (a later version
  * rewrites those that are mostly garbage).
  */
 import type { Archive } from './archive.js';
+import { RefList } from './blob-index.js';
 import { writeIndex } from './index-objects.js';
 import { lockArchive } from './lock.js';
-import type { WrittenBlob } from './pack-writer.js';
 import { packName, type BlobRef } from './refs.js';
 import { currentRoot, writeRoot, type NamedHash, type RootOptions } from './roots.js';
 import { readSession, type Session } from './sessions.js';
@@ -66,24 +66,35 @@ export async function pruneArchive(archive: Archive, policy: KeepPolicy, options
     const keep = sessionsToKeep(sessions, policy);
     const kept = sessions.filter((s) => keep.has(s.ref.name));
     const removed = sessions.filter((s) => !keep.has(s.ref.name)).map((s) => s.ref.name);
-    // Every blob a kept session reaches, by place, and every live pack.
-    const live = new Map<string, WrittenBlob>();
-    const note = (ref: BlobRef, type: 7 | 8) => live.set(`${ref.pack.toString('hex')}:${ref.offset}`, { ...ref, type });
+    // Every blob a kept session reaches, as packed references (64 bytes each), and every
+    // live pack. A page seen once is not walked again: sessions share most of their pages.
+    const live = new RefList();
+    const seenPages = new Set<string>();
+    const livePacks = new Set<string>();
+    const note = (ref: BlobRef) => {
+      live.push(ref);
+      livePacks.add(packName(ref.pack));
+    };
     for (const { session } of kept) {
       for (const vm of session.vms) {
         for (const v of vm.volumes) {
-          await walkTree(archive, v.tree, Math.ceil(v.size / archive.config.chunkSize), async (_i, ref) => { note(ref, 7); }, (ref) => note(ref, 8));
+          await walkTree(archive, v.tree, Math.ceil(v.size / archive.config.chunkSize), async (_i, ref) => { note(ref); }, (ref) => {
+            const id = ref.id.toString('hex');
+            if (seenPages.has(id)) return false;
+            seenPages.add(id);
+            note(ref);
+            return true;
+          });
         }
       }
     }
-    const livePacks = new Set([...live.values()].map((b) => packName(b.pack)));
     const dead = (await archive.store.list('packs/')).filter((p) => !livePacks.has(p));
     let bytesFreed = 0;
     for (const p of dead) bytesFreed += (await archive.store.size(p)) ?? 0;
     if (options.dryRun) return { sessionsKept: kept.length, sessionsRemoved: removed, packsRemoved: dead.length, bytesFreed, dryRun: true };
     // The new root first (it names only what stays), then the objects nothing names.
-    const index = await writeIndex(archive, [...live.values()]);
-    await writeRoot(archive, current, { sessions: kept.map((s) => s.ref), indexes: index ? [index] : [] }, options);
+    const indexes = await writeIndex(archive, live.sorted());
+    await writeRoot(archive, current, { sessions: kept.map((s) => s.ref), indexes }, options);
     for (const name of removed) await archive.store.delete(name);
     for (const old of current.root.indexes) await archive.store.delete(old.name);
     for (const p of dead) await archive.store.delete(p);

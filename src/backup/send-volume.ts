@@ -76,12 +76,11 @@ export async function sendVolume(archive: Archive, path: string, size: number, o
       if (outcome.zero) {
         stats.zero++;
       } else {
-        const hex = outcome.id.toString('hex');
-        ref = sink.lookup(hex);
+        ref = sink.lookup(outcome.id);
         if (!ref) {
-          if (!outcome.blob) throw new Error(`chunk ${hex} is known to the archive's index but has no place in it`);
+          if (!outcome.blob) throw new Error(`chunk ${outcome.id.toString('hex')} is known to the archive's index but has no place in it`);
           ref = await sink.packs.add(7, outcome.id, outcome.blob, outcome.length);
-          sink.remember(hex, ref);
+          sink.remember(ref);
           stats.new++;
           stats.newBytes += outcome.blob.length;
         }

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { atomicWriteFile } from '../io/atomic.js';
 import type { Archive } from './archive.js';
-import { knownIds, readIndexes, writeIndex } from './index-objects.js';
+import { readIndexes, writeIndex } from './index-objects.js';
 import { lockArchive } from './lock.js';
 import { PackWriter } from './pack-writer.js';
 import type { BlobRef } from './refs.js';
@@ -87,14 +87,13 @@ export async function sendToArchive(archive: Archive, vms: VmToSend[], options: 
   let packs: PackWriter | undefined;
   try {
     const current = await currentRoot(archive, options);
-    const known = await readIndexes(archive, current.root.indexes);
-    const fresh = new Map<string, BlobRef>();
+    const index = await readIndexes(archive, current.root.indexes);
     packs = new PackWriter(archive, options.packTarget);
     const sink = {
       packs,
-      known: knownIds(known),
-      lookup: (hex: string) => known.get(hex) ?? fresh.get(hex),
-      remember: (hex: string, ref: BlobRef) => { fresh.set(hex, ref); },
+      known: index.known,
+      lookup: (id: Buffer) => index.lookup(id),
+      remember: (ref: BlobRef) => { index.remember(ref); },
     };
     const parents = await parentsOf(archive, current.root.sessions, vms.map((v) => v.name));
     const sentPath = cachePath(options, archive);
@@ -126,11 +125,11 @@ export async function sendToArchive(archive: Archive, vms: VmToSend[], options: 
       report.push({ name: vm.name, volumes: volumes.map((v) => ({ name: v.name, size: v.size, read: !unread.has(v.name), ...v.stats })) });
     }
     await packs.finish();
-    const index = await writeIndex(archive, packs.written);
+    const written = await writeIndex(archive, packs.written.sorted());
     const stored = await writeSession(archive, { time: new Date().toISOString(), host: hostname(), tag: options.tag ?? null, vms: entries });
     const next = await writeRoot(archive, current, {
       sessions: [...current.root.sessions, stored.self],
-      indexes: index ? [...current.root.indexes, index] : current.root.indexes,
+      indexes: [...current.root.indexes, ...written],
     }, options);
     for (const vm of vms) {
       for (const v of vm.volumes) {

@@ -23,21 +23,21 @@ export interface Tree {
 /** Where new pages go, and which pages the archive already holds. */
 export interface PageSink {
   packs: PackWriter;
-  /** A blob the archive (or this session) holds already, by id hex. */
-  lookup(idHex: string): BlobRef | undefined;
-  remember(idHex: string, ref: BlobRef): void;
+  /** A blob the archive (or this session) holds already. */
+  lookup(id: Buffer): BlobRef | undefined;
+  remember(ref: BlobRef): void;
+  /** The archive's references sorted by id, for the native sealer to skip known blobs. */
   known: Buffer;
 }
 
 async function storePage(archive: Archive, sink: PageSink, page: Buffer): Promise<BlobRef | undefined> {
   if (page.every((b) => b === 0)) return undefined;
   const { id, blob } = await native.sealBlob(page, { type: 8, idKey: archive.keys['chunk-id'], dataKey: archive.keys.data, level: 3, known: sink.known });
-  const hex = id.toString('hex');
-  const had = sink.lookup(hex);
+  const had = sink.lookup(id);
   if (had) return had;
-  if (!blob) throw new ArchiveError('ARCHIVE_CORRUPT', `Page ${hex} is listed as stored but has no reference: run \`qvol backup verify --repair-index\`.`);
+  if (!blob) throw new ArchiveError('ARCHIVE_CORRUPT', `Page ${id.toString('hex')} is listed as stored but has no reference: run \`qvol backup verify --repair-index\`.`);
   const ref = await sink.packs.add(8, id, blob, page.length);
-  sink.remember(hex, ref);
+  sink.remember(ref);
   return ref;
 }
 
@@ -97,15 +97,16 @@ export function depthFor(chunks: number): number {
 
 /**
  * Visits every non-zero chunk of a tree in order: `visit(index, ref)`, and every stored
- * page to `onPage` (prune notes them as live). Each page is read,
+ * page to `onPage` (prune notes them as live), which may return false to skip the page's
+ * subtree (one prune has seen already: sessions share most pages). Each page is read,
  * authenticated and bounded before its entries are used.
  */
-export async function walkTree(archive: Archive, tree: Tree, chunks: number, visit: (index: number, ref: BlobRef) => Promise<void>, onPage?: (ref: BlobRef) => void): Promise<void> {
+export async function walkTree(archive: Archive, tree: Tree, chunks: number, visit: (index: number, ref: BlobRef) => Promise<void>, onPage?: (ref: BlobRef) => boolean | void): Promise<void> {
   if (tree.root === undefined) return;
   if (tree.depth !== depthFor(chunks)) throw new ArchiveError('ARCHIVE_CORRUPT', `A chunk list has ${tree.depth} levels where ${chunks} chunks need ${depthFor(chunks)}.`);
   const span = (level: number) => PAGE_ENTRIES ** level; // chunks under one entry of a page at `level` (0: leaf)
   const walk = async (ref: BlobRef, level: number, first: number): Promise<void> => {
-    onPage?.(ref);
+    if (onPage?.(ref) === false) return;
     const page = await readPage(archive, ref);
     const entries = page.length / REF_BYTES;
     if (first + (entries - 1) * span(level) >= chunks) throw new ArchiveError('ARCHIVE_CORRUPT', `Page ${ref.id.toString('hex')} lists more chunks than its volume has.`);

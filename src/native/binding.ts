@@ -220,8 +220,10 @@ export interface NativeBinding {
   /** One frame with its content size stated, at most `maxSize`; else an Error with code 'EZSTD'. */
   zstdDecompress(frame: Uint8Array, maxSize: number): Buffer;
   argon2id(passphrase: Buffer, salt: Buffer, opslimit: number, memlimit: number): Promise<Buffer>;
-  /** A chunk or page sealed as a blob on a pool thread; no blob when `known` (sorted ids) holds its id. */
-  sealBlob(data: Buffer, options: { type: 7 | 8; idKey: Buffer; dataKey: Buffer; level: number; known?: Buffer; disable?: number }): Promise<{ id: Buffer; blob?: Buffer }>;
+  /** A chunk or page sealed as a blob on a pool thread; no blob when `known` (64-byte references sorted by id) holds its id. */
+  sealBlob(data: Buffer, options: { type: 7 | 8; idKey: Buffer; dataKey: Buffer; level: number; known?: Buffer; disable?: number | undefined }): Promise<{ id: Buffer; blob?: Buffer }>;
+  /** Sorts 64-byte references in place by id, one of each id first; returns how many. */
+  sortRefsSync(refs: Buffer): number;
   /** A chunk read from `fd` and sealed on a pool thread: `zero` when it reads all zeros (nothing else done). */
   sealChunk(fd: number, offset: number, length: number, options: { type: 7; idKey: Buffer; dataKey: Buffer; level: number; known?: Buffer; disable?: number | undefined }): Promise<{ zero: true; id?: undefined; blob?: undefined } | { zero?: undefined; id: Buffer; blob?: Buffer }>;
   /** A blob opened and checked (tag, codec, bound, id) on a pool thread; else an Error coded EAUTH, EFORMAT or EID. */

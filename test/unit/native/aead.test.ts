@@ -62,7 +62,7 @@ describe('sealChunk: a chunk read and sealed on a pool thread', () => {
       expect(read.id!.equals(given.id)).toBe(true);
       const back = await native.openBlob(read.blob!, { type: 7, id: read.id!, idKey: keys.idKey, dataKey: keys.dataKey, maxPlain: 65536 });
       expect(back.equals(data)).toBe(true);
-      expect((await native.sealChunk(fd, 65536, 65536, { ...keys, known: given.id })).blob).toBeUndefined();
+      expect((await native.sealChunk(fd, 65536, 65536, { ...keys, known: Buffer.concat([given.id, Buffer.alloc(32)]) })).blob).toBeUndefined();
       await expect(native.sealChunk(fd, 2 * 65536 + 4096, 65536, keys)).rejects.toMatchObject({ code: 'ESHORT' });
     } finally {
       closeSync(fd);
