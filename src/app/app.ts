@@ -209,9 +209,25 @@ export class QvolApp {
    * image or device of `size` bytes that reads as zeros): committed when `fill` resolves,
    * discarded otherwise. The backup's restore writes its chunks so.
    */
-  async importVolumeWith<T>(vm: string, volume: string, size: number, fill: (target: string) => Promise<T>): Promise<T> {
+  /**
+   * Creates a VM as createVm does and fills its volumes (`fill` gets each volume's name and
+   * an import target to write, sized `size`; undefined leaves the volume as made). The VM
+   * is pending until every volume is whole: a crash midway leaves it for `qvol recover` to
+   * remove, and no command uses it meanwhile.
+   */
+  async restoreVm(name: string, cls: VmClass, options: { template?: string; pool?: string }, fill: (volume: string) => { size: number; write: (target: string) => Promise<void> } | undefined): Promise<VmRecord> {
     const { intoImportTarget } = await import('./transfer.js');
-    return this.volumeOps.importInto(vm, volume, (v) => intoImportTarget(v, size, fill));
+    return this.storage.createVm(name, cls, {
+      ...(options.template === undefined ? {} : { template: options.template }),
+      pool: async () => (options.pool === undefined ? this.defaultPool() : this.getPool(options.pool)),
+      fill: {
+        as: 'restore',
+        volume: async (v) => {
+          const how = fill(v.name);
+          if (how) await intoImportTarget(v, how.size, how.write);
+        },
+      },
+    });
   }
 
   async importVolume(vm: string, volume: string, options: ImportOptions): Promise<TransferSummary> {

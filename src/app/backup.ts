@@ -175,29 +175,27 @@ export async function backupRestore(app: QvolApp, access: ArchiveAccess, options
       throw new QvolError('VM_EXISTS', `VM ${name} exists already: restore it under another name with --rename ${vm.name}=NEW, or remove it first.`, { path: name });
     }
     const template = vm.template === null ? undefined : rename(vm.template);
-    await app.createVm(name, vm.class as VmClass, { ...(template ? { template } : {}), ...(options.pool ? { pool: options.pool } : {}) });
-    const volumes = [];
-    try {
-      for (const entry of vm.volumes) {
-        const written = await app.importVolumeWith(name, entry.name, entry.size, async (target) => {
+    const volumes: RestoreResult['vms'][number]['volumes'] = [];
+    await app.restoreVm(name, vm.class as VmClass, { ...(template ? { template } : {}), ...(options.pool ? { pool: options.pool } : {}) }, (volume) => {
+      const entry = vm.volumes.find((e) => e.name === volume);
+      if (!entry) return undefined;
+      return {
+        size: entry.size,
+        write: async (target) => {
           const fh = await open(target, constants.O_WRONLY);
           try {
-            const n = await restoreVolume(archive, entry, async (offset, data) => { await fh.write(data, 0, data.length, offset); }, {
+            const written = await restoreVolume(archive, entry, async (offset, data) => { await fh.write(data, 0, data.length, offset); }, {
               signal: access.signal,
               ...(options.onProgress ? { onProgress: (d: number, t: number) => options.onProgress!(name, entry.name, d, t) } : {}),
             });
             await fh.sync();
-            return n;
+            volumes.push({ name: entry.name, size: entry.size, written });
           } finally {
             await fh.close();
           }
-        });
-        volumes.push({ name: entry.name, size: entry.size, written });
-      }
-    } catch (err) {
-      await app.removeVm(name).catch(() => undefined);
-      throw err;
-    }
+        },
+      };
+    });
     out.push({ name, from: vm.name, volumes });
   }
   return { vms: out, seconds: Number(process.hrtime.bigint() - started) / 1e9 };

@@ -20,7 +20,7 @@ import type { DriverContext } from '../model/driver-context.js';
 import { validateName } from '../model/names.js';
 import type { Pool, VmRef } from '../model/pool.js';
 import type { Volume } from '../model/volume.js';
-import { loadState, record, saveState, type PoolConfig, type State, type VmClass, type VmRecord } from './state.js';
+import { loadState, record, saveState, type PendingWork, type PoolConfig, type State, type VmClass, type VmRecord } from './state.js';
 
 export interface RegistryOptions {
   home: string;
@@ -209,7 +209,7 @@ export class Registry {
    * Records a new VM whose volumes are about to be made, marked `pending`, so that a crash
    * before they are whole leaves a record that recover finds; refuses a name in use.
    */
-  async reserveVm(name: string, cls: VmClass, volumes: Map<string, Volume>, pending: 'create' | 'clone', template?: string): Promise<void> {
+  async reserveVm(name: string, cls: VmClass, volumes: Map<string, Volume>, pending: PendingWork, template?: string): Promise<void> {
     const entry: VmEntry = { name, class: cls, volumes, pending, ...(template ? { template } : {}) };
     await this.mutate((state) => {
       if (Object.hasOwn(state.vms, name)) throw new QvolError('VM_EXISTS', `VM ${name} already exists: choose another name.`, { path: name });

@@ -13,6 +13,9 @@ import type { VolumeConfig } from '../model/volume.js';
 import { hasCode } from '../native/errors.js';
 import { durableStep } from '../util/crash.js';
 
+/** What is making a VM that is not whole yet. */
+export type PendingWork = 'create' | 'clone' | 'restore';
+
 export type VmClass = 'template' | 'app' | 'standalone' | 'disp';
 export type PoolConfig = Record<string, string | number | boolean> & { name: string; driver: string };
 
@@ -23,10 +26,11 @@ export interface VmRecord {
   template?: string;
   volumes: Record<string, VolumeConfig>;
   /**
-   * Set while `vm create` or `vm clone` makes the VM's volumes (since version 2): a record
-   * still pending when no command holds the VM is what a crash left, and recover removes it.
+   * Set while `vm create`, `vm clone` or `backup restore` makes the VM's volumes (since
+   * version 2): a record still pending when no command holds the VM is what a crash left,
+   * and recover removes it.
    */
-  pending?: 'create' | 'clone';
+  pending?: PendingWork;
 }
 
 export const STATE_VERSION = 2;

@@ -11,7 +11,7 @@ import type { Pool, VolumeRequest } from '../model/pool.js';
 import type { BlockDevice, Volume } from '../model/volume.js';
 import { vmRef, type Registry } from './registry.js';
 import type { RunningMarkers } from './running.js';
-import type { VmClass, VmRecord } from './state.js';
+import type { PendingWork, VmClass, VmRecord } from './state.js';
 import { VM_CLASSES, checkTemplate, frontendName } from './vm-classes.js';
 
 export interface StartedDevice extends BlockDevice {
@@ -62,8 +62,12 @@ export class VmStorage {
     if (pending) throw new QubesVMError(name, `VM ${name} is not whole: a ${pending} did not finish; run qvol recover to remove it.`);
   }
 
-  /** Creates a VM of `cls` with the class's volumes, in `pool` (snapshots stay with their source). */
-  async createVm(name: string, cls: VmClass, options: { template?: string; pool: () => Promise<Pool> }): Promise<VmRecord> {
+  /**
+   * Creates a VM of `cls` with the class's volumes, in `pool` (snapshots stay with their
+   * source). With `fill`, each volume is filled once made (a restore), and the VM is
+   * whole only after the last: until then it is pending, so a crash leaves it for recover.
+   */
+  async createVm(name: string, cls: VmClass, options: { template?: string; pool: () => Promise<Pool>; fill?: { as: PendingWork; volume: (v: Volume) => Promise<void> } }): Promise<VmRecord> {
     validateName('VM', name);
     const spec = Object.hasOwn(VM_CLASSES, cls) ? VM_CLASSES[cls] : undefined;
     if (!spec) throw new UsageError(`Unknown VM class ${String(cls)}: use template, app, standalone or disp.`);
@@ -78,7 +82,7 @@ export class VmStorage {
           size: source ? source.size : t.size, ...(source ? { source } : {}),
         }));
       }
-      await this.makeVm(name, cls, volumes, 'create', template);
+      await this.makeVm(name, cls, volumes, options.fill?.as ?? 'create', template, options.fill?.volume);
       return this.registry.getVm(name);
     });
   }
@@ -127,7 +131,7 @@ export class VmStorage {
    * On failure the volumes made are removed again and the reservation dropped
    * (Qubes' VmCreationManager); after a crash, recover does the same.
    */
-  private async makeVm(name: string, cls: VmClass, volumes: Map<string, Volume>, pending: 'create' | 'clone', template: string | undefined, fill?: (v: Volume) => Promise<void>): Promise<void> {
+  private async makeVm(name: string, cls: VmClass, volumes: Map<string, Volume>, pending: PendingWork, template: string | undefined, fill?: (v: Volume) => Promise<void>): Promise<void> {
     try {
       await this.registry.reserveVm(name, cls, volumes, pending, template);
     } catch (err) {

@@ -4,7 +4,7 @@
  * holes kept), verify --data; and an archive that was tampered with or rolled back is
  * refused, naming what is wrong.
  */
-import { cpSync, openSync, closeSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { cpSync, existsSync, openSync, closeSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -231,4 +231,66 @@ describe('backup cat, prune, passwd, and crashes', () => {
     await ok(restored, 'backup', 'restore', dest);
     expect(sameFiles(await exported(restored, 's:private'), await exported(home, 's:private'))).toBe(true);
   });
+
+  it('a restore killed after each durable step leaves the VM whole or, after recover, nothing of it', async () => {
+    const home = scratchDir('bk-rcrash');
+    const dest = join(scratchDir('bk-rdest'), 'archive');
+    await ok(home, 'vm', 'create', '--class', 'standalone', 's');
+    await ok(home, 'volume', 'resize', 's:private', '8M');
+    await write(home, 's', 'private', MiB, pattern(3 * MiB, 30));
+    await ok(home, 'backup', 'init', dest, '--chunk-size', '64K');
+    await ok(home, 'backup', 'send', dest, 's');
+    const want = await exported(home, 's:private');
+    let completed = false;
+    for (let step = 1; step <= 30 && !completed; step++) {
+      const target = scratchDir('bk-rtarget');
+      const env = { ...process.env, QVOL_HOME: target, QVOL_BACKUP_PASSPHRASE_COMMAND: 'printf %s "correct horse"' };
+      const r = spawnSync(process.execPath, [MAIN, 'backup', 'restore', dest, 's'], { env: { ...env, QVOL_CRASH_AFTER_STEP: String(step) }, encoding: 'utf8' });
+      completed = r.status === 0;
+      if (!completed) {
+        expect(r.signal, r.stderr).toBe('SIGKILL');
+        // Until recover runs, a half-restored VM is marked and refused, never used as whole.
+        const statePath = join(target, 'state.json');
+        const state = existsSync(statePath) ? JSON.parse(readFileSync(statePath, 'utf8')) as { vms: Record<string, { pending?: string }> } : { vms: {} as Record<string, { pending?: string }> };
+        if (state.vms.s?.pending !== undefined) {
+          expect(state.vms.s.pending).toBe('restore');
+          expect((await run(target, 'vm', 'start', 's')).err).toMatch(/not whole: a restore did not finish/);
+          await ok(target, 'recover');
+          expect(JSON.parse(await ok(target, 'vm', 'ls', '--json'))).toEqual([]);
+        }
+        // Killed after the VM was recorded whole, it stays; else it is restored again.
+        if (!state.vms.s || state.vms.s.pending !== undefined) await ok(target, 'backup', 'restore', dest, 's');
+      }
+      expect(sameFiles(await exported(target, 's:private'), want), `after a kill at step ${step}`).toBe(true);
+    }
+    expect(completed).toBe(true);
+  });
+
+  it('two sends at once: each completes or is refused naming the other, one completes, and the archive verifies', async () => {
+    const home = scratchDir('bk-two');
+    const dest = join(scratchDir('bk-two-dest'), 'archive');
+    await ok(home, 'vm', 'create', '--class', 'standalone', 's');
+    await ok(home, 'volume', 'resize', 's:private', '64M');
+    await write(home, 's', 'private', 0, pattern(32 * MiB, 40));
+    await ok(home, 'backup', 'init', dest, '--chunk-size', '64K');
+    const env = { ...process.env, QVOL_HOME: home, QVOL_BACKUP_PASSPHRASE_COMMAND: 'printf %s "correct horse"' };
+    const send = () => new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = spawn(process.execPath, [MAIN, 'backup', 'send', dest, 's'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (c: Buffer) => { err += String(c); });
+      child.on('close', (code) => resolve({ code, err }));
+    });
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all([send(), send()]);
+      for (const r of results) {
+        if (r.code !== 0) {
+          expect(r.err).toMatch(/The archive in .* is in use \((backup send by pid \d+|a writer)/);
+        }
+      }
+      expect(results.some((r) => r.code === 0)).toBe(true);
+    }
+    const v = spawnSync(process.execPath, [MAIN, 'backup', 'verify', dest, '--data', '--json'], { env, encoding: 'utf8' });
+    expect(v.status, v.stdout + v.stderr).toBe(0);
+  });
 });
+
