@@ -4,11 +4,13 @@
  * included) before the clock starts, so the time is the data path's.
  *   backup-child.js send ARCHIVE IMAGE SIZE CACHE     (volume 'v' of VM 'bench')
  *   backup-child.js restore ARCHIVE OUTPUT CACHE       (the newest session's 'bench:v')
+ *   backup-child.js prune ARCHIVE - CACHE              (keeps the newest session)
  */
 import { statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { committedIdentity } from '../src/app/backup.js';
 import { openArchive } from '../src/backup/archive.js';
+import { pruneArchive } from '../src/backup/prune.js';
 import { restoreVolume } from '../src/backup/restore-volume.js';
 import { listSessions, sendToArchive } from '../src/backup/send.js';
 import { DirectoryStore } from '../src/backup/store.js';
@@ -24,6 +26,10 @@ if (op === 'send') {
     volumes: [{ name: 'v', size: Number(size), path: path!, identity: committedIdentity(statSync(path!)), pool: 'p', driver: 'file-reflink', config: { rw: true, save_on_stop: true, snap_on_start: false, revisions_to_keep: 1, source: null } }],
   }], { cacheDir: cacheDir! });
   detail = { stored: r.bytesStored, packs: r.packs, new: r.vms[0]!.volumes[0]!.new };
+} else if (op === 'prune') {
+  const [cacheDir] = rest;
+  const r = await pruneArchive(archive, { last: 1 }, { cacheDir: cacheDir! });
+  detail = { packsRemoved: r.packsRemoved, sessionsRemoved: r.sessionsRemoved.length };
 } else {
   const [cacheDir] = rest;
   const sessions = await listSessions(archive, { cacheDir: cacheDir! });

@@ -22,6 +22,8 @@ export interface BackupBenchResult {
   archiveBytes: number;
   zstdBytes: number;
   objects: number;
+  /** A large sparse volume (full: 1 TiB holding 1 GiB; quick: 64 GiB holding 64 MiB): memory must not follow its size. */
+  sparse: { size: number; data: number; seconds: { send: number; restore: number }; rss: { send: number; restore: number } };
 }
 
 /** Writes `data` bytes in 1 MiB pieces spread over `size`: even pieces random, odd ones text-like (about 3x). */
@@ -81,7 +83,7 @@ export async function backupBench(quick: boolean, rounds: number): Promise<Backu
     makeImage(img, size, data);
     const zst = join(scratch.dir, 'volume.zst');
     const min = (xs: number[]) => Math.min(...xs);
-    const seconds: Record<string, number[]> = { 'zstd -3 -T0 > /dev/null': [], 'qvol send (full)': [], 'zstd -d -T0 into a sparse file': [], 'qvol restore': [], 'qvol send (unchanged)': [], 'qvol send (1 % changed)': [] };
+    const seconds: Record<string, number[]> = { 'zstd -3 -T0 > /dev/null': [], 'qvol send (full)': [], 'zstd -d -T0 into a sparse file': [], 'qvol restore': [], 'qvol send (unchanged)': [], 'qvol send (1 % changed)': [], 'qvol prune (keep the last)': [] };
     const rss: Record<string, number> = {};
     let archiveBytes = 0;
     let objects = 0;
@@ -113,11 +115,35 @@ export async function backupBench(quick: boolean, rounds: number): Promise<Backu
       for (let i = 0; i < changes; i++) writeSync(fd, randomBytes(4096), 0, 4096, Math.floor(Math.random() * (size / 4096)) * 4096);
       closeSync(fd);
       seconds['qvol send (1 % changed)']!.push(child(['send', dest, img, String(size), cache]).seconds);
+      const prune = child(['prune', dest, '-', cache]);
+      seconds['qvol prune (keep the last)']!.push(prune.seconds);
+      rss.prune = Math.max(rss.prune ?? 0, prune.rss);
       rmSync(dest, { recursive: true, force: true });
     }
     const zstdBytes = statSync(zst).size;
-    return { size, data, seconds: Object.fromEntries(Object.entries(seconds).map(([k, v]) => [k, min(v)])), rss, archiveBytes, zstdBytes, objects };
+    rmSync(img);
+    rmSync(zst);
+    const sparse = await sparseCase(scratch.dir, quick);
+    return { size, data, seconds: Object.fromEntries(Object.entries(seconds).map(([k, v]) => [k, min(v)])), rss, archiveBytes, zstdBytes, objects, sparse };
   } finally {
     scratch.remove();
   }
+}
+
+/** One send and one restore of a large sparse volume, for their time and peak memory. */
+async function sparseCase(dir: string, quick: boolean): Promise<BackupBenchResult['sparse']> {
+  const size = quick ? 64 * GiB : 1024 * GiB;
+  const data = quick ? 64 * MiB : GiB;
+  const img = join(dir, 'sparse.img');
+  makeImage(img, size, data);
+  const dest = join(dir, 'sparse-archive');
+  const cache = join(dir, 'sparse-cache');
+  await initArchive(new DirectoryStore(dest), { chunkSize: MiB, compression: { codec: 'zstd', level: 3 }, encrypt: true, passphrase: async () => 'bench', kdf: { opslimit: 1, memlimit: 8 * MiB } });
+  const send = child(['send', dest, img, String(size), cache]);
+  const out = join(dir, 'sparse-restored.img');
+  const restore = child(['restore', dest, out, cache]);
+  rmSync(out);
+  rmSync(img);
+  rmSync(dest, { recursive: true, force: true });
+  return { size, data, seconds: { send: send.seconds, restore: restore.seconds }, rss: { send: send.rss, restore: restore.rss } };
 }
