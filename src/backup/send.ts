@@ -9,9 +9,11 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { atomicWriteFile } from '../io/atomic.js';
 import type { Archive } from './archive.js';
+import { BlobIndex, RefList } from './blob-index.js';
 import { readIndexes, writeIndex } from './index-objects.js';
 import { lockArchive } from './lock.js';
 import { PackWriter } from './pack-writer.js';
+import { packsOutside, readPacks } from './repair-index.js';
 import type { BlobRef } from './refs.js';
 import { currentRoot, writeRoot, type NamedHash, type RootOptions } from './roots.js';
 import { sendVolume, type VolumeStats } from './send-volume.js';
@@ -48,6 +50,8 @@ export interface SendResult {
   vms: Array<{ name: string; volumes: Array<{ name: string; size: number; read: boolean } & VolumeStats> }>;
   packs: number;
   bytesStored: number;
+  /** Packs an interrupted send had stored, found and reused (their chunks not sent again). */
+  adoptedPacks: number;
   seconds: number;
 }
 
@@ -87,8 +91,18 @@ export async function sendToArchive(archive: Archive, vms: VmToSend[], options: 
   let packs: PackWriter | undefined;
   try {
     const current = await currentRoot(archive, options);
-    const index = await readIndexes(archive, current.root.indexes);
+    let index = await readIndexes(archive, current.root.indexes);
     packs = new PackWriter(archive, options.packTarget);
+    // Packs an interrupted send stored but no index lists: their chunks count as stored.
+    const adopted = await readPacks(archive, await packsOutside(archive, index));
+    if (adopted.packs > 0) {
+      const found = adopted.refs.sorted();
+      const all = new RefList();
+      all.pushEncoded(index.known);
+      all.pushEncoded(found);
+      index = new BlobIndex(all.sorted());
+      packs.written.pushEncoded(found); // indexed by this session from now on
+    }
     const sink = {
       packs,
       known: index.known,
@@ -144,6 +158,7 @@ export async function sendToArchive(archive: Archive, vms: VmToSend[], options: 
       vms: report,
       packs: packs.packsWritten,
       bytesStored: packs.bytesWritten,
+      adoptedPacks: adopted.packs,
       seconds: Number(process.hrtime.bigint() - started) / 1e9,
     };
   } finally {

@@ -4,7 +4,7 @@
  * holes kept), verify --data; and an archive that was tampered with or rolled back is
  * refused, naming what is wrong.
  */
-import { cpSync, existsSync, openSync, closeSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { cpSync, existsSync, openSync, rmSync, closeSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -162,6 +162,23 @@ describe('backup', () => {
     const swapped = await run(home, 'backup', 'ls', dest);
     expect(swapped.code).toBe(1);
     expect(swapped.err).toMatch(/sessions\/[0-9a-f]{32}/);
+    writeFileSync(a!, sa);
+    writeFileSync(b!, sb);
+
+    // An index object lost: a send names the repair; verify --repair-index rebuilds it from
+    // the packs' own headers, and sends and restores work again.
+    for (const idx of readdirSync(join(dest, 'index'))) rmSync(join(dest, 'index', idx));
+    const lost = await run(home, 'backup', 'send', dest, 's');
+    expect(lost.code).toBe(1);
+    expect(lost.err).toMatch(/Index object index\/[0-9a-f]{32} is missing: run `qvol backup verify --repair-index`/);
+    const repaired = await run(home, 'backup', 'verify', dest, '--repair-index', '--data');
+    expect(repaired.code, repaired.err).toBe(0);
+    expect(repaired.out).toMatch(/index rebuilt from \d+ packs: \d+ blobs in 1 index object/);
+    const again = JSON.parse(await ok(home, 'backup', 'send', dest, 's', '--json')) as { vms: Array<{ volumes: Array<{ new: number }> }> };
+    expect(again.vms[0]!.volumes[0]!.new).toBe(0); // everything found through the rebuilt index
+    const back = scratchDir('bk-repaired');
+    await ok(back, 'backup', 'restore', dest);
+    expect(sameFiles(await exported(back, 's:private'), await exported(home, 's:private'))).toBe(true);
   });
 });
 

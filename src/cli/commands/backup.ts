@@ -163,10 +163,11 @@ export function backupCommand(io: CliIo): Command {
   backup.command('verify').argument('<dest>', 'the archive')
     .description('Check every object the archive\'s current root reaches (and with --data every chunk): each problem is named; exit status 1 if there is one.')
     .option('--data', 'also read, decrypt and hash every chunk')
+    .option('--repair-index', 'first rebuild the index from the packs\' own headers (after an index object was lost or damaged), then verify')
     .addOption(passphraseOption())
     .option('--accept-rollback', 'accept an archive older than the newest this host has seen')
     .option('--json', 'print the result as JSON')
-    .action(async (dest: string, f: Common & { data?: boolean }) => {
+    .action(async (dest: string, f: Common & { data?: boolean; repairIndex?: boolean }) => {
       const r = await openApp(io, async (app) => {
         const { openArchive } = await import('../../backup/archive.js');
         const { DirectoryStore } = await import('../../backup/store.js');
@@ -174,7 +175,17 @@ export function backupCommand(io: CliIo): Command {
         const a = access(dest, f);
         const archive = await openArchive(new DirectoryStore(dest), a.passphrase);
         const { join } = await import('node:path');
-        return verifyArchive(archive, { cacheDir: join(app.home, 'backup'), acceptRollback: a.acceptRollback, warn: a.warn, data: f.data === true });
+        const rootOptions = { cacheDir: join(app.home, 'backup'), acceptRollback: a.acceptRollback, warn: a.warn };
+        let repair;
+        if (f.repairIndex) {
+          const { repairIndex } = await import('../../backup/repair-index.js');
+          repair = await repairIndex(archive, rootOptions);
+          if (!f.json) {
+            io.stdout.write(`index rebuilt from ${repair.packs} packs: ${repair.blobs} blobs in ${repair.indexObjects} index object${repair.indexObjects === 1 ? '' : 's'} (generation ${repair.generation})\n`);
+            for (const u of repair.unreadable) io.stderr.write(`qvol: warning: left out of the index: ${u.message}\n`);
+          }
+        }
+        return { ...(repair ? { repair } : {}), ...(await verifyArchive(archive, { ...rootOptions, data: f.data === true })) };
       });
       if (f.json) printJson(io, r);
       else {

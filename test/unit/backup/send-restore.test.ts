@@ -68,4 +68,35 @@ describe('send and restore', () => {
     expect(written).toBe(5 * MiB - (MiB - (size - 16 * MiB)));
     expect(statSync(out).blocks * 512).toBeLessThan(6 * MiB);
   });
+
+  it('a send cut short leaves packs that the next send finds in the packs themselves and does not upload again', async () => {
+    const dir = scratchDir('backup-adopt');
+    const dest = join(dir, 'archive');
+    const cacheDir = join(dir, 'cache');
+    const size = 16 * MiB;
+    const img = join(dir, 'a.img');
+    const fd = openSync(img, 'w');
+    for (let i = 0; i < 16; i++) writeSync(fd, Buffer.alloc(MiB, i + 1), 0, MiB, i * MiB);
+    closeSync(fd);
+    const store = new DirectoryStore(dest);
+    await initArchive(store, { chunkSize: MiB, compression: { codec: 'none' }, encrypt: true, passphrase: pass, kdf: FAST_KDF });
+    const archive = await openArchive(store, pass);
+    const stop = new AbortController();
+    const cut = await sendToArchive(archive, [vm('a', img, size)], {
+      cacheDir, packTarget: 2 * MiB, signal: stop.signal,
+      onProgress: (_vm, _v, done) => { if (done >= 10 * MiB) stop.abort(); },
+    }).catch((e: unknown) => e);
+    expect(cut).toMatchObject({ code: 'CANCELLED' });
+    const left = (await store.list('packs/')).length;
+    expect(left).toBeGreaterThanOrEqual(3);
+    expect(await store.list('roots/')).toEqual([]); // no session yet: nothing references the packs
+
+    const next = await sendToArchive(archive, [vm('a', img, size)], { cacheDir, packTarget: 2 * MiB });
+    expect(next.adoptedPacks).toBe(left);
+    expect(next.vms[0]!.volumes[0]!.new).toBeLessThanOrEqual(16 - left); // each adopted pack holds a chunk
+    const after = await sendToArchive(archive, [vm('a', img, size)], { cacheDir: join(dir, 'other-cache') });
+    expect(after.adoptedPacks).toBe(0); // now indexed
+    expect(after.vms[0]!.volumes[0]!.new).toBe(0);
+  });
 });
+
