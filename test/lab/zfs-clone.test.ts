@@ -64,4 +64,29 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'clone between file-reflink and zfs
       expect(datasetsUnder('qvolclone/z/vm')).toEqual([]);
     });
   });
+
+  it('backs up a VM and restores it into the zvol pool, and the zvol VM back into files: equal, holes kept', async () => {
+    const { backupInit, backupRestore, backupSend } = await import('../../src/app/backup.js');
+    const dest = join(home, 'archive');
+    const access = { dest, passphrase: async () => 'lab' };
+    await QvolApp.with({ home }, async (app) => {
+      const original = await committedCopy(app.getVolume('debian', 'root'), 'b-original.img');
+      await backupInit(dest, { chunkSize: MiB, compression: { codec: 'zstd', level: 3 }, encrypt: true, passphrase: access.passphrase });
+      await backupSend(app, access, { vms: ['debian'] });
+      await backupRestore(app, access, { vms: ['debian'], rename: new Map([['debian', 'inzfs']]), pool: 'z' });
+      const zroot = app.getVolume('inzfs', 'root');
+      expect(zroot.vid).toBe('qvolclone/z/vm/inzfs/root');
+      expect(Number(zfsGet(zroot.vid, 'referenced'))).toBeLessThan(8 * MiB); // holes were not written
+      expect(sameBytes(original, await committedCopy(zroot, 'b-inzfs.img'))).toBe(true);
+
+      // The zvol VM sent (read through its stable export), restored into files.
+      await backupSend(app, access, { vms: ['inzfs'] });
+      await backupRestore(app, access, { vms: ['inzfs'], rename: new Map([['inzfs', 'infiles']]), pool: 'default' });
+      const froot = app.getVolume('infiles', 'root');
+      expect(sameBytes(original, await committedCopy(froot, 'b-infiles.img'))).toBe(true);
+      expect(allocated((froot as unknown as { cleanPath: string }).cleanPath)).toBeLessThanOrEqual(6 * MiB + 64 * 1024);
+      for (const vm of ['infiles', 'inzfs']) await app.removeVm(vm);
+      expect(datasetsUnder('qvolclone/z/vm')).toEqual([]);
+    });
+  });
 });
