@@ -79,11 +79,14 @@ describe('backup', () => {
     const unchanged = await json<{ vms: Array<{ volumes: Array<{ read: boolean; new: number }> }> }>(home, 'backup', 'send', dest, 'work');
     expect(unchanged.vms[0]!.volumes[0]).toMatchObject({ read: false, new: 0 });
     await write(home, 'work', 'private', 20 * MiB, pattern(4096, 3));
-    const second = await json<{ vms: Array<{ volumes: Array<{ new: number; chunks: number; read: boolean }> }> }>(home, 'backup', 'send', dest, 'work');
+    const second = await json<{ vms: Array<{ volumes: Array<{ new: number; chunks: number; read: boolean }> }> }>(home, 'backup', 'send', dest, 'work', '--tag', 'before-upgrade');
     expect(second.vms[0]!.volumes[0]).toMatchObject({ new: 1, read: true });
 
     const sessions = await json<Array<{ id: string }>>(home, 'backup', 'ls', dest);
     expect(sessions.length).toBe(3);
+    const tagged = await json<Array<{ id: string; tag: string }>>(home, 'backup', 'ls', dest, '--tag', 'before-upgrade');
+    expect(tagged.map((t) => t.id)).toEqual([sessions[2]!.id]);
+    expect(await ok(home, 'backup', 'ls', dest, 'work')).toMatch(/before-upgrade +work +private 32\.0 MiB/);
     expect((await json<{ problems: unknown[]; chunksChecked: number }>(home, 'backup', 'verify', dest, '--data')).problems).toEqual([]);
 
     const fresh = scratchDir('bk-restored');

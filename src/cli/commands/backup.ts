@@ -117,14 +117,15 @@ export function backupCommand(io: CliIo): Command {
     .description('List the sessions: when, which VMs and volumes, what each stored anew.')
     .addOption(passphraseOption())
     .option('--accept-rollback', 'accept an archive older than the newest this host has seen')
+    .option('--tag <tag>', 'only sessions sent with this --tag')
     .option('--json', 'print the sessions as JSON')
-    .action(async (dest: string, vm: string | undefined, f: Common) => {
+    .action(async (dest: string, vm: string | undefined, f: Common & { tag?: string }) => {
       const sessions = await openApp(io, async (app) => (await import('../../app/backup.js')).backupList(app, access(dest, f)));
-      const shown = vm === undefined ? sessions : sessions.filter((s) => s.vms.some((v) => v.name === vm));
+      const shown = sessions.filter((s) => (vm === undefined || s.vms.some((v) => v.name === vm)) && (f.tag === undefined || s.tag === f.tag));
       if (f.json) printJson(io, shown);
       else {
-        io.stdout.write(table(['SESSION', 'TIME', 'VM', 'VOLUMES', 'NEW'], shown.flatMap((s) => s.vms.filter((v) => vm === undefined || v.name === vm).map((v) =>
-          [s.id.slice(0, 12), s.time, v.name, v.volumes.map((x) => `${x.name} ${formatBytes(x.size)}`).join(', '), formatBytes(v.volumes.reduce((n, x) => n + x.newBytes, 0))]))));
+        io.stdout.write(table(['SESSION', 'TIME', 'TAG', 'VM', 'VOLUMES', 'NEW'], shown.flatMap((s) => s.vms.filter((v) => vm === undefined || v.name === vm).map((v) =>
+          [s.id.slice(0, 12), s.time, s.tag ?? '-', v.name, v.volumes.map((x) => `${x.name} ${formatBytes(x.size)}`).join(', '), formatBytes(v.volumes.reduce((n, x) => n + x.newBytes, 0))]))));
       }
     });
 
