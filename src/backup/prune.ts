@@ -94,10 +94,17 @@ export async function pruneArchive(archive: Archive, policy: KeepPolicy, options
     if (options.dryRun) return { sessionsKept: kept.length, sessionsRemoved: removed, packsRemoved: dead.length, bytesFreed, dryRun: true };
     // The new root first (it names only what stays), then the objects nothing names.
     const indexes = await writeIndex(archive, live.sorted());
-    await writeRoot(archive, current, { sessions: kept.map((s) => s.ref), indexes }, options);
+    const next = await writeRoot(archive, current, { sessions: kept.map((s) => s.ref), indexes }, options);
     for (const name of removed) await archive.store.delete(name);
     for (const old of current.root.indexes) await archive.store.delete(old.name);
     for (const p of dead) await archive.store.delete(p);
+    // What no root names any more: older roots (each names its predecessor by hash only),
+    // and the sessions and indexes a killed send or prune left, then partial writes.
+    const named = new Set([next.self!.name, ...kept.map((s) => s.ref.name), ...indexes.map((i) => i.name)]);
+    for (const prefix of ['roots/', 'sessions/', 'index/']) {
+      for (const name of await archive.store.list(prefix)) if (!named.has(name)) await archive.store.delete(name);
+    }
+    await archive.store.clean?.();
     return { sessionsKept: kept.length, sessionsRemoved: removed, packsRemoved: dead.length, bytesFreed, dryRun: false };
   } finally {
     await lock.release();

@@ -4,10 +4,10 @@
  * the same to the archive. This file has the directory store.
  */
 import { constants, read } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArchiveError } from '../errors/index.js';
-import { fsyncDir, removeDurably } from '../io/atomic.js';
+import { removeDurably } from '../io/atomic.js';
 import { openBeneath, type OpenFile } from '../io/open-beneath.js';
 import { lstatOrUndefined } from '../io/stat.js';
 import { native } from '../native/binding.js';
@@ -17,6 +17,9 @@ import { promisify } from 'node:util';
 
 /** Every name an archive object may have; anything else is refused before it is used. */
 const NAME = /^(?:qvol-archive|keys\/[0-9a-f]{16}|roots\/[0-9a-f]{16}-[0-9a-f]{16}|sessions\/[0-9a-f]{32}|packs\/[0-9a-f]{2}\/[0-9a-f]{32}|index\/[0-9a-f]{32}|locks\/[0-9a-f]{32})$/;
+
+/** What a put cut short by a crash leaves, in the directories only lock holders write. */
+const PARTIAL = /^(?:roots|sessions|index|packs\/[0-9a-f]{2})\/[0-9a-f-]+\.partial-[0-9a-f]{16}$/;
 
 export function isObjectName(name: string): boolean {
   return NAME.test(name);
@@ -40,6 +43,8 @@ export interface ObjectStore {
   list(prefix: string): Promise<string[]>;
   /** Removes an object; true when it was there. */
   delete(name: string): Promise<boolean>;
+  /** Removes what interrupted puts left, if the store can have such (a directory); the count. */
+  clean?(): Promise<number>;
 }
 
 const preadAsync = promisify(read);
@@ -61,10 +66,9 @@ function checkName(name: string): void {
 
 /**
  * A directory as an object store. Objects are opened below it with no link followed (a
- * store on removable or shared media is not trusted), created with O_EXCL at their final
- * name, fsynced with their directory before put() resolves; directories are 0700, files
- * 0600. An object a crash left half written is never referenced: roots name only objects
- * whose put() completed.
+ * store on removable or shared media is not trusted), written whole under a partial name,
+ * fsynced, then linked to their own name and the directory fsynced before put() resolves;
+ * directories are 0700, files 0600. No object is ever seen half written, a root included.
  */
 export class DirectoryStore implements ObjectStore {
   constructor(readonly location: string) {}
@@ -123,21 +127,44 @@ export class DirectoryStore implements ObjectStore {
   async put(name: string, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const path = this.path(name);
     await this.makeParents(name);
-    let fh: OpenFile;
+    // Written whole under a name no reader lists, then linked to its own name: a crash
+    // mid-write leaves a `.partial-` file (removed by clean()), never a short object. link(2)
+    // fails on an existing name, so the create-only rule holds as with O_EXCL.
+    const partial = `${path}.partial-${native.randomBytes(8).toString('hex')}`;
+    const fh = await openBeneath(this.location, partial, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
-      fh = await openBeneath(this.location, path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    } catch (err) {
-      if (hasCode(err, 'EEXIST')) throw new ArchiveError('ARCHIVE_CORRUPT', `Archive object ${name} exists already: objects are written once.`, { path: name });
-      throw err;
-    }
-    try {
-      for (const part of data instanceof Uint8Array ? [data] : data) await fh.writeFile(part);
-      await fh.sync();
+      try {
+        for (const part of data instanceof Uint8Array ? [data] : data) await fh.writeFile(part);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await native.durable('link', partial, path).catch((err: unknown) => {
+        if (hasCode(err, 'EEXIST')) throw new ArchiveError('ARCHIVE_CORRUPT', `Archive object ${name} exists already: objects are written once.`, { path: name });
+        throw err;
+      });
     } finally {
-      await fh.close();
+      await unlink(partial).catch(() => undefined); // a leftover is only clutter: clean() takes it
     }
-    await fsyncDir(join(path, '..'));
     durableStep();
+  }
+
+  /** Removes what crashed puts left (`.partial-` files); run only by a holder of the archive's lock. */
+  async clean(): Promise<number> {
+    const entries = async (rel: string) => readdir(join(this.location, rel), { withFileTypes: true }).catch((err: unknown) => {
+      if (hasCode(err, 'ENOENT')) return [];
+      throw err;
+    });
+    const packDirs = (await entries('packs')).filter((e) => e.isDirectory()).map((e) => `packs/${e.name}`);
+    let removed = 0;
+    for (const dir of ['roots', 'sessions', 'index', ...packDirs]) {
+      for (const e of await entries(dir)) {
+        if (!e.isFile() || !PARTIAL.test(`${dir}/${e.name}`)) continue;
+        await unlink(join(this.location, dir, e.name));
+        removed++;
+      }
+    }
+    return removed;
   }
 
   async size(name: string): Promise<number | undefined> {

@@ -312,5 +312,62 @@ describe('backup cat, prune, passwd, and crashes', () => {
     const v = spawnSync(process.execPath, [MAIN, 'backup', 'verify', dest, '--data', '--json'], { env, encoding: 'utf8' });
     expect(v.status, v.stdout + v.stderr).toBe(0);
   });
+
+  it('a prune or passwd killed after each of its object writes leaves an archive that verifies; the next run completes and leaves no garbage', async () => {
+    const home = scratchDir('bk-pcrash');
+    const dest = join(scratchDir('bk-pdest'), 'archive');
+    await ok(home, 'vm', 'create', '--class', 'standalone', 's');
+    await ok(home, 'volume', 'resize', 's:private', '8M');
+    await ok(home, 'backup', 'init', dest, '--chunk-size', '64K');
+    for (let i = 0; i < 3; i++) {
+      await write(home, 's', 'private', i * 2 * MiB, pattern(2 * MiB, 50 + i));
+      await ok(home, 'backup', 'send', dest, 's');
+    }
+    const want = await exported(home, 's:private');
+    const env = (pass: string) => ({ ...process.env, QVOL_HOME: home, QVOL_BACKUP_PASSPHRASE_COMMAND: `printf %s "${pass}"` });
+    // (Each step starts from the same copy, older than what this host saw last: told so.)
+    const verifies = (pass: string) => spawnSync(process.execPath, [MAIN, 'backup', 'verify', dest, '--data', '--json', '--accept-rollback'], { env: env(pass), encoding: 'utf8' });
+    // A prune that keeps the newest session frees the others' chunks; kill it after each write.
+    const base = join(scratchDir('bk-pbase'), 'archive');
+    cpSync(dest, base, { recursive: true });
+    let completed = false;
+    for (let step = 1; step <= 40 && !completed; step++) {
+      rmSync(dest, { recursive: true });
+      cpSync(base, dest, { recursive: true });
+      const r = spawnSync(process.execPath, [MAIN, 'backup', 'prune', dest, '--keep-last', '1', '--accept-rollback'], { env: { ...env('correct horse'), QVOL_CRASH_AFTER_STEP: String(step) }, encoding: 'utf8' });
+      completed = r.status === 0;
+      if (!completed) expect(r.signal, r.stderr).toBe('SIGKILL');
+      const v = verifies('correct horse');
+      expect(v.status, `after a kill at step ${step}: ${v.stdout}${v.stderr}`).toBe(0);
+      await ok(home, 'backup', 'prune', dest, '--keep-last', '1', '--accept-rollback');
+      // Nothing is left but the root, its one session, its index and the packs it uses.
+      const files = readdirSync(dest, { recursive: true }).map(String).filter((f) => statSync(join(dest, f)).isFile());
+      expect(files.filter((f) => f.startsWith('roots/')), `step ${step}`).toHaveLength(1);
+      expect(files.filter((f) => f.startsWith('sessions/')), `step ${step}`).toHaveLength(1);
+      expect(files.filter((f) => f.includes('.partial-')), `step ${step}`).toEqual([]);
+      const restored = scratchDir('bk-prestored');
+      await ok(restored, 'backup', 'restore', dest, 's', '--accept-rollback');
+      expect(sameFiles(await exported(restored, 's:private'), want), `after a kill at step ${step}`).toBe(true);
+    }
+    expect(completed).toBe(true);
+
+    // passwd: killed after each write, the old passphrase or the new one opens the archive.
+    completed = false;
+    rmSync(base, { recursive: true });
+    cpSync(dest, base, { recursive: true });
+    for (let step = 1; step <= 10 && !completed; step++) {
+      rmSync(dest, { recursive: true });
+      cpSync(base, dest, { recursive: true });
+      const r = spawnSync(process.execPath, [MAIN, 'backup', 'passwd', dest, '--new-passphrase-command', 'printf %s "battery staple"'], { env: { ...env('correct horse'), QVOL_CRASH_AFTER_STEP: String(step) }, encoding: 'utf8' });
+      completed = r.status === 0;
+      if (!completed) {
+        expect(r.signal, r.stderr).toBe('SIGKILL');
+        expect(verifies('correct horse').status === 0 || verifies('battery staple').status === 0, `after a kill at step ${step}`).toBe(true);
+      }
+    }
+    expect(completed).toBe(true);
+    expect(verifies('battery staple').status).toBe(0);
+    expect(verifies('correct horse').status).toBe(1);
+  });
 });
 
