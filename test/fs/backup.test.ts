@@ -58,6 +58,17 @@ function sameFiles(a: string, b: string): boolean {
 
 const pattern = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff));
 
+/** A home holding VM `s` whose private volume (`size`) has `data` at `at`, and a new archive of 64 KiB chunks. */
+async function vmAndArchive(label: string, size: string, at: number, data: Buffer): Promise<{ home: string; dest: string; env: NodeJS.ProcessEnv }> {
+  const home = scratchDir(`bk-${label}`);
+  const dest = join(scratchDir(`bk-${label}-dest`), 'archive');
+  await ok(home, 'vm', 'create', '--class', 'standalone', 's');
+  await ok(home, 'volume', 'resize', 's:private', size);
+  await write(home, 's', 'private', at, data);
+  await ok(home, 'backup', 'init', dest, '--chunk-size', '64K');
+  return { home, dest, env: { ...process.env, QVOL_HOME: home, QVOL_BACKUP_PASSPHRASE_COMMAND: 'printf %s "correct horse"' } };
+}
+
 describe('backup', () => {
   it('sends, sends again incrementally, restores every VM into an empty home, equal and sparse', async () => {
     const home = scratchDir('bk-home');
@@ -226,15 +237,9 @@ describe('backup cat, prune, passwd, and crashes', () => {
   });
 
   it('a send killed after each of its object writes leaves an archive that verifies, and the next send completes', async () => {
-    const home = scratchDir('bk-crash');
-    const dest = join(scratchDir('bk-dest'), 'archive');
-    await ok(home, 'vm', 'create', '--class', 'standalone', 's');
-    await ok(home, 'volume', 'resize', 's:private', '8M');
-    await write(home, 's', 'private', 0, pattern(2 * MiB, 20));
-    await ok(home, 'backup', 'init', dest, '--chunk-size', '64K');
+    const { home, dest, env } = await vmAndArchive('crash', '8M', 0, pattern(2 * MiB, 20));
     await ok(home, 'backup', 'send', dest, 's');
     await write(home, 's', 'private', 4 * MiB, pattern(MiB, 21));
-    const env = { ...process.env, QVOL_HOME: home, QVOL_BACKUP_PASSPHRASE_COMMAND: 'printf %s "correct horse"' };
     let completed = false;
     for (let step = 1; step <= 40 && !completed; step++) {
       const r = spawnSync(process.execPath, [MAIN, 'backup', 'send', dest, 's'], { env: { ...env, QVOL_CRASH_AFTER_STEP: String(step) }, encoding: 'utf8' });
@@ -253,12 +258,7 @@ describe('backup cat, prune, passwd, and crashes', () => {
   });
 
   it('a restore killed after each durable step leaves the VM whole or, after recover, nothing of it', async () => {
-    const home = scratchDir('bk-rcrash');
-    const dest = join(scratchDir('bk-rdest'), 'archive');
-    await ok(home, 'vm', 'create', '--class', 'standalone', 's');
-    await ok(home, 'volume', 'resize', 's:private', '8M');
-    await write(home, 's', 'private', MiB, pattern(3 * MiB, 30));
-    await ok(home, 'backup', 'init', dest, '--chunk-size', '64K');
+    const { home, dest } = await vmAndArchive('rcrash', '8M', MiB, pattern(3 * MiB, 30));
     await ok(home, 'backup', 'send', dest, 's');
     const want = await exported(home, 's:private');
     let completed = false;
@@ -287,13 +287,7 @@ describe('backup cat, prune, passwd, and crashes', () => {
   });
 
   it('two sends at once: each completes or is refused naming the other, one completes, and the archive verifies', async () => {
-    const home = scratchDir('bk-two');
-    const dest = join(scratchDir('bk-two-dest'), 'archive');
-    await ok(home, 'vm', 'create', '--class', 'standalone', 's');
-    await ok(home, 'volume', 'resize', 's:private', '64M');
-    await write(home, 's', 'private', 0, pattern(32 * MiB, 40));
-    await ok(home, 'backup', 'init', dest, '--chunk-size', '64K');
-    const env = { ...process.env, QVOL_HOME: home, QVOL_BACKUP_PASSPHRASE_COMMAND: 'printf %s "correct horse"' };
+    const { dest, env } = await vmAndArchive('two', '64M', 0, pattern(32 * MiB, 40));
     const send = () => new Promise<{ code: number | null; err: string }>((resolve) => {
       const child = spawn(process.execPath, [MAIN, 'backup', 'send', dest, 's'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
@@ -314,13 +308,9 @@ describe('backup cat, prune, passwd, and crashes', () => {
   });
 
   it('a prune or passwd killed after each of its object writes leaves an archive that verifies; the next run completes and leaves no garbage', async () => {
-    const home = scratchDir('bk-pcrash');
-    const dest = join(scratchDir('bk-pdest'), 'archive');
-    await ok(home, 'vm', 'create', '--class', 'standalone', 's');
-    await ok(home, 'volume', 'resize', 's:private', '8M');
-    await ok(home, 'backup', 'init', dest, '--chunk-size', '64K');
+    const { home, dest } = await vmAndArchive('pcrash', '8M', 0, pattern(2 * MiB, 50));
     for (let i = 0; i < 3; i++) {
-      await write(home, 's', 'private', i * 2 * MiB, pattern(2 * MiB, 50 + i));
+      if (i > 0) await write(home, 's', 'private', i * 2 * MiB, pattern(2 * MiB, 50 + i));
       await ok(home, 'backup', 'send', dest, 's');
     }
     const want = await exported(home, 's:private');
