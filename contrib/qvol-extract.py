@@ -127,14 +127,30 @@ class Archive:
                 continue
         sys.exit("qvol-extract: the passphrase does not open this archive")
 
-    def metadata(self, kind, name, expect_hash=None):
+    def opened(self, kind, name, expect_hash=None):
         b = read_object(self.root, name, 64 * MiB)
         if expect_hash is not None and blake(b).hex() != expect_hash:
             raise Corrupt(f"{name}: not the object its parent names")
         if b[:8] != header(kind):
             raise Corrupt(f"{name}: not a {kind}")
         plain = aead_open(self.keys["meta"], b[8:], b[:8] + name.encode(), name)
-        return json.loads(unzstd(plain, 256 * MiB, name))
+        return unzstd(plain, 256 * MiB, name)
+
+    def metadata(self, kind, name, expect_hash=None):
+        return json.loads(self.opened(kind, name, expect_hash))
+
+    def moved(self, rid):
+        """Where a blob whose pack is gone is now: prune moved it, and the index says (§10)."""
+        if self.index is None:
+            self.index = {}
+            for ref in self.root_object["indexes"]:
+                body = self.opened("index", ref["name"], ref["hash"])
+                count = struct.unpack_from("<I", body)[0] if len(body) >= 4 else -1
+                if len(body) != 4 + 64 * count:
+                    raise Corrupt(f"{ref['name']}: a malformed index")
+                for i in range(4, len(body), 64):
+                    self.index[body[i:i + 32]] = body[i:i + 64]
+        return self.index.get(rid)
 
     def current_root(self):
         names = [f"roots/{n}" for n in os.listdir(os.path.join(self.root, "roots"))]
@@ -148,6 +164,7 @@ class Archive:
         root = self.metadata("root", chosen[0])
         if root.get("generation") != top or root.get("archive") != self.id.hex():
             raise Corrupt(f"{chosen[0]}: not the root of this archive at generation {top}")
+        self.root_object, self.index = root, None
         return root
 
     def blob(self, ref, kind, limit):
@@ -155,6 +172,11 @@ class Archive:
         name = f"packs/{pack[:2]}/{pack}"
         if stored > limit + 1100:
             raise Corrupt(f"{name}: a blob larger than allowed")
+        if not os.path.lexists(os.path.join(self.root, name)):
+            moved = self.moved(rid)
+            if moved is None or moved[32:48].hex() == pack or moved[60:64] != ref[60:64]:
+                raise Corrupt(f"{name}: missing, and the index has no other place for its blob")
+            return self.blob(moved, kind, limit)
         b = read_range(self.root, name, offset, stored)
         if b[:8] != header(kind):
             raise Corrupt(f"{name}@{offset}: not a {kind}")

@@ -8,6 +8,7 @@ import { ArchiveError } from '../errors/index.js';
 import { native } from '../native/binding.js';
 import type { Archive } from './archive.js';
 import type { PackWriter } from './pack-writer.js';
+import { placeOf } from './places.js';
 import { REF_BYTES, decodeRef, encodeRef, packName, type BlobRef } from './refs.js';
 
 export const PAGE_ENTRIES = 4096;
@@ -101,12 +102,12 @@ export function depthFor(chunks: number): number {
  * subtree (one prune has seen already: sessions share most pages). Each page is read,
  * authenticated and bounded before its entries are used.
  */
-export async function walkTree(archive: Archive, tree: Tree, chunks: number, visit: (index: number, ref: BlobRef) => Promise<void>, onPage?: (ref: BlobRef) => boolean | void): Promise<void> {
+export async function walkTree(archive: Archive, tree: Tree, chunks: number, visit: (index: number, ref: BlobRef) => Promise<void>, onPage?: (ref: BlobRef) => boolean | void | Promise<boolean | void>): Promise<void> {
   if (tree.root === undefined) return;
   if (tree.depth !== depthFor(chunks)) throw new ArchiveError('ARCHIVE_CORRUPT', `A chunk list has ${tree.depth} levels where ${chunks} chunks need ${depthFor(chunks)}.`);
   const span = (level: number) => PAGE_ENTRIES ** level; // chunks under one entry of a page at `level` (0: leaf)
   const walk = async (ref: BlobRef, level: number, first: number): Promise<void> => {
-    if (onPage?.(ref) === false) return;
+    if ((await onPage?.(ref)) === false) return;
     const page = await readPage(archive, ref);
     const entries = page.length / REF_BYTES;
     if (first + (entries - 1) * span(level) >= chunks) throw new ArchiveError('ARCHIVE_CORRUPT', `Page ${ref.id.toString('hex')} lists more chunks than its volume has.`);
@@ -137,8 +138,16 @@ export async function readPage(archive: Archive, ref: BlobRef): Promise<Buffer> 
 
 /** Reads one blob from its pack and opens it: authenticated, bounded, hashed to its id. */
 export async function readBlob(archive: Archive, ref: BlobRef, type: 7 | 8, maxPlain: number): Promise<Buffer> {
-  const name = packName(ref.pack);
-  const blob = await archive.store.read(name, ref.offset, ref.stored);
+  let name = packName(ref.pack);
+  let blob: Buffer;
+  try {
+    blob = await archive.store.read(name, ref.offset, ref.stored);
+  } catch (err) {
+    if (!(err instanceof ArchiveError) || (await archive.store.size(name)) !== undefined) throw err;
+    ref = await placeOf(archive, ref, () => false); // its pack is gone: prune moved the blob
+    name = packName(ref.pack);
+    blob = await archive.store.read(name, ref.offset, ref.stored);
+  }
   try {
     const plain = await native.openBlob(blob, { type, id: ref.id, idKey: archive.keys['chunk-id'], dataKey: archive.keys.data, maxPlain });
     if (plain.length !== ref.plain) throw Object.assign(new Error('length'), { code: 'EFORMAT' });

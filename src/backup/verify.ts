@@ -12,6 +12,7 @@ import { readSession } from './sessions.js';
 import { readBlob, walkTree } from './tree.js';
 import { readPackHeader } from './pack-writer.js';
 import { packName } from './refs.js';
+import { existsOnce, placeOf } from './places.js';
 
 export interface VerifyResult {
   generation: number;
@@ -38,6 +39,7 @@ export async function verifyArchive(archive: Archive, options: RootOptions & { d
   }
   const seen = new Set<string>();
   const packs = new Set<string>();
+  const exists = existsOnce(archive);
   for (const ref of root.sessions) {
     let session;
     try {
@@ -51,7 +53,8 @@ export async function verifyArchive(archive: Archive, options: RootOptions & { d
       for (const volume of vm.volumes) {
         result.volumes++;
         try {
-          await walkTree(archive, volume.tree, Math.ceil(volume.size / archive.config.chunkSize), async (_i, chunk) => {
+          await walkTree(archive, volume.tree, Math.ceil(volume.size / archive.config.chunkSize), async (_i, ref) => {
+            const chunk = await placeOf(archive, ref, exists); // where it is now (a prune may have moved it)
             packs.add(packName(chunk.pack));
             const key = `${chunk.id.toString('hex')}@${chunk.pack.toString('hex')}:${chunk.offset}`;
             if (!options.data || seen.has(key)) return;

@@ -6,6 +6,7 @@
  */
 import { cpSync, existsSync, openSync, rmSync, closeSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -358,6 +359,36 @@ describe('backup cat, prune, passwd, and crashes', () => {
     expect(completed).toBe(true);
     expect(verifies('battery staple').status).toBe(0);
     expect(verifies('correct horse').status).toBe(1);
+  });
+
+  it('prune repacks a pack that is mostly garbage; sessions, the extractor and later prunes find the moved chunks', async () => {
+    const { home, dest } = await vmAndArchive('repack', '8M', 0, randomBytes(4 * MiB));
+    await ok(home, 'backup', 'send', dest, 's');
+    await write(home, 's', 'private', 0, randomBytes(3 * MiB)); // three quarters of the first pack now garbage
+    await ok(home, 'backup', 'send', dest, 's');
+    const want = await exported(home, 's:private');
+    const dry = await json<{ packsRepacked: number; dryRun: boolean }>(home, 'backup', 'prune', dest, '--keep-last', '1', '--dry-run');
+    expect(dry).toMatchObject({ packsRepacked: 1, dryRun: true });
+    const pruned = await json<{ packsRepacked: number; bytesMoved: number; packsRemoved: number }>(home, 'backup', 'prune', dest, '--keep-last', '1');
+    expect(pruned.packsRepacked).toBe(1);
+    expect(pruned.bytesMoved).toBeGreaterThanOrEqual(MiB);
+    expect(pruned.bytesMoved).toBeLessThan(MiB + 64 * 1024);
+    expect((await json<{ problems: unknown[] }>(home, 'backup', 'verify', dest, '--data')).problems).toEqual([]);
+    const back = scratchDir('bk-repacked');
+    await ok(back, 'backup', 'restore', dest);
+    expect(sameFiles(await exported(back, 's:private'), want)).toBe(true);
+    const extracted = join(scratchDir('bk-repack-extract'), 'private.img');
+    const ex = spawnSync('/usr/bin/python3', [EXTRACTOR, dest, 's:private', extracted], { env: { ...process.env, QVOL_BACKUP_PASSPHRASE: 'correct horse' }, encoding: 'utf8' });
+    expect(ex.status, ex.stderr).toBe(0);
+    expect(sameFiles(extracted, want)).toBe(true);
+    // The kept session's pages still name the old pack: a later prune finds the chunks at
+    // their new places and keeps them; a send finds them too.
+    const again = await json<{ packsRemoved: number; packsRepacked: number }>(home, 'backup', 'prune', dest, '--keep-last', '1');
+    expect(again).toMatchObject({ packsRemoved: 0, packsRepacked: 0 });
+    await write(home, 's', 'private', 6 * MiB, randomBytes(64 * 1024));
+    const sent = await json<{ vms: Array<{ volumes: Array<{ name: string; new: number }> }> }>(home, 'backup', 'send', dest, 's');
+    expect(sent.vms[0]!.volumes.find((v) => v.name === 'private')!.new).toBe(1);
+    expect((await json<{ problems: unknown[] }>(home, 'backup', 'verify', dest, '--data')).problems).toEqual([]);
   });
 });
 

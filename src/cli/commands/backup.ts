@@ -228,7 +228,10 @@ export function backupCommand(io: CliIo): Command {
         last: f.keepLast, daily: f.keepDaily, weekly: f.keepWeekly, monthly: f.keepMonthly,
       }, f.dryRun === true));
       if (f.json) printJson(io, r);
-      else io.stdout.write(`${r.dryRun ? 'would remove' : 'removed'} ${r.sessionsRemoved.length} sessions and ${r.packsRemoved} packs (${formatBytes(r.bytesFreed)}); ${r.sessionsKept} sessions kept\n`);
+      else {
+        const moved = r.packsRepacked > 0 ? `, of which ${r.packsRepacked} mostly garbage, whose live ${formatBytes(r.bytesMoved)} ${r.dryRun ? 'would move' : 'moved'} to new packs` : '';
+        io.stdout.write(`${r.dryRun ? 'would remove' : 'removed'} ${r.sessionsRemoved.length} sessions and ${r.packsRemoved} packs${moved} (${formatBytes(r.bytesFreed)} freed); ${r.sessionsKept} sessions kept\n`);
+      }
     });
 
   backup.command('passwd').argument('<dest>', 'the archive')

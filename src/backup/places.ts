@@ -1,0 +1,61 @@
+/**
+ * Where a blob is now. A reference names the place its blob was stored when the reference
+ * was made; prune may later move a live blob out of a pack that is mostly garbage into a
+ * new one (docs/archive-format.md §10). The blob's bytes move as they are (their seal binds
+ * the blob's type and id, not its place), and from then on the index, which the root names
+ * by hash, gives its place. So a reader whose reference points into a pack that is gone
+ * looks the id up in the current root's index.
+ */
+import { ArchiveError } from '../errors/index.js';
+import type { Archive } from './archive.js';
+import type { BlobIndex } from './blob-index.js';
+import { readIndexes } from './index-objects.js';
+import { packName, type BlobRef } from './refs.js';
+import type { NamedHash } from './roots.js';
+
+const rootIndexes = new WeakMap<Archive, NamedHash[]>();
+const loaded = new WeakMap<Archive, Promise<BlobIndex>>();
+
+/** Called for each root read: its index is the one that gives moved blobs' places. */
+export function noteRootIndexes(archive: Archive, indexes: NamedHash[]): void {
+  if (rootIndexes.get(archive) === indexes) return;
+  rootIndexes.set(archive, indexes);
+  loaded.delete(archive);
+}
+
+/** The current root's index, read once per root and only when a moved blob is met. */
+function currentIndex(archive: Archive): Promise<BlobIndex> {
+  let index = loaded.get(archive);
+  if (!index) {
+    index = readIndexes(archive, rootIndexes.get(archive) ?? []);
+    loaded.set(archive, index);
+  }
+  return index;
+}
+
+/**
+ * `ref` itself while its pack is there (`packExists`), else the place the index gives its
+ * id; an ArchiveError naming the pack when the index has none elsewhere.
+ */
+export async function placeOf(archive: Archive, ref: BlobRef, packExists: (name: string) => boolean | Promise<boolean>): Promise<BlobRef> {
+  const name = packName(ref.pack);
+  if (await packExists(name)) return ref;
+  const moved = (await currentIndex(archive)).lookup(ref.id);
+  if (!moved || moved.pack.equals(ref.pack) || moved.plain !== ref.plain) {
+    throw new ArchiveError('ARCHIVE_CORRUPT', `Pack ${name} is missing, and the archive's index has no other place for blob ${ref.id.toString('hex').slice(0, 16)}…: it was deleted.`, { path: name });
+  }
+  return moved;
+}
+
+/** Whether an object is in the store, asked once per name. */
+export function existsOnce(archive: Archive): (name: string) => Promise<boolean> {
+  const seen = new Map<string, Promise<boolean>>();
+  return (name) => {
+    let known = seen.get(name);
+    if (!known) {
+      known = archive.store.size(name).then((size) => size !== undefined);
+      seen.set(name, known);
+    }
+    return known;
+  };
+}
