@@ -139,11 +139,15 @@ export interface RestoreOptions {
   pool?: string | undefined;
   /** OLD -> NEW names. */
   rename?: Map<string, string> | undefined;
+  /** Read and check everything the restore would write, and write nothing. */
+  verifyOnly?: boolean | undefined;
   onProgress?: SendOptionsProgress | undefined;
 }
 
 export interface RestoreResult {
+  /** With verifyOnly, `written` counts the bytes read and checked; no VM was made. */
   vms: Array<{ name: string; from: string; session?: string; volumes: Array<{ name: string; size: number; written: number }> }>;
+  verifyOnly?: boolean;
   seconds: number;
 }
 
@@ -169,6 +173,21 @@ export async function backupRestore(app: QvolApp, access: ArchiveAccess, options
   };
   for (const vm of chosen.values()) visit(vm, new Set());
   const out: RestoreResult['vms'] = [];
+  if (options.verifyOnly) {
+    // Everything a restore reads, read and checked (tags, ids, lengths), nothing written.
+    for (const vm of order) {
+      const volumes = [];
+      for (const entry of vm.volumes) {
+        const written = await restoreVolume(archive, entry, async () => {}, {
+          signal: access.signal,
+          ...(options.onProgress ? { onProgress: (d: number, t: number) => options.onProgress!(vm.name, entry.name, d, t) } : {}),
+        });
+        volumes.push({ name: entry.name, size: entry.size, written });
+      }
+      out.push({ name: rename(vm.name), from: vm.name, volumes });
+    }
+    return { vms: out, verifyOnly: true, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+  }
   for (const vm of order) {
     const name = rename(vm.name);
     if (app.listVms().some((v) => v.name === name)) {

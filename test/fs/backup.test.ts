@@ -102,6 +102,10 @@ describe('backup', () => {
     expect((await json<{ problems: unknown[]; chunksChecked: number }>(home, 'backup', 'verify', dest, '--data')).problems).toEqual([]);
 
     const fresh = scratchDir('bk-restored');
+    const checked = await json<{ verifyOnly: boolean; vms: Array<{ volumes: Array<{ written: number }> }> }>(fresh, 'backup', 'restore', dest, '--verify-only');
+    expect(checked.verifyOnly).toBe(true);
+    expect(checked.vms.flatMap((v) => v.volumes).reduce((n, v) => n + v.written, 0)).toBeGreaterThan(3 * MiB);
+    expect(JSON.parse(await ok(fresh, 'vm', 'ls', '--json'))).toEqual([]); // nothing made
     const restored = await json<{ vms: Array<{ name: string }> }>(fresh, 'backup', 'restore', dest);
     expect(restored.vms.map((v) => v.name)).toEqual(['debian', 'work']);
     for (const ref of ['debian:root', 'debian:private', 'work:private']) {
@@ -162,6 +166,9 @@ describe('backup', () => {
     const restore = await run(fresh, 'backup', 'restore', dest);
     expect(restore.code).toBe(1);
     expect(restore.err).toContain('failed authentication');
+    const checkOnly = await run(fresh, 'backup', 'restore', dest, '--verify-only');
+    expect(checkOnly.code).toBe(1);
+    expect(checkOnly.err).toContain('failed authentication');
     expect(JSON.parse(await ok(fresh, 'vm', 'ls', '--json'))).toEqual([]);
     const ex = spawnSync('/usr/bin/python3', [EXTRACTOR, dest, 's:private', join(fresh, 'x.img')], { env: { ...process.env, QVOL_BACKUP_PASSPHRASE: 'correct horse' }, encoding: 'utf8' });
     expect(ex.status).not.toBe(0);

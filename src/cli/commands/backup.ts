@@ -134,11 +134,12 @@ export function backupCommand(io: CliIo): Command {
     .option('--session <id>', 'a session (its id or a prefix); default: the newest backup of each VM')
     .option('-P, --pool <pool>', 'the pool for the restored volumes (default: the pool "default")')
     .option('--rename <old=new...>', 'restore VM old as new', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--verify-only', 'read and check everything the restore would write (every chunk authenticated and hashed), and write nothing')
     .addOption(passphraseOption())
     .option('--accept-rollback', 'accept an archive older than the newest this host has seen')
     .option('--no-progress', 'no progress bar on a terminal')
     .option('--json', 'print the result as JSON')
-    .action(async (dest: string, vms: string[], f: Common & { session?: string; pool?: string; rename?: string[] }) => {
+    .action(async (dest: string, vms: string[], f: Common & { session?: string; pool?: string; rename?: string[]; verifyOnly?: boolean }) => {
       const rename = new Map<string, string>();
       for (const r of f.rename ?? []) {
         const [from, to] = r.split('=');
@@ -148,7 +149,7 @@ export function backupCommand(io: CliIo): Command {
       const bar = progressBar(io, 'restore', f.progress !== false && !f.json);
       const started = Date.now();
       const r = await openApp(io, async (app) => (await import('../../app/backup.js')).backupRestore(app, access(dest, f), {
-        vms, session: f.session, pool: f.pool, rename,
+        vms, session: f.session, pool: f.pool, rename, verifyOnly: f.verifyOnly === true,
         onProgress: (_vm, _vol, done, total) => {
           const rate = done / Math.max(0.001, (Date.now() - started) / 1000);
           bar.update({ done, total, rate, etaSeconds: rate > 0 ? (total - done) / rate : undefined });
@@ -156,8 +157,9 @@ export function backupCommand(io: CliIo): Command {
       })).finally(() => bar.done());
       if (f.json) printJson(io, r);
       else {
-        for (const vm of r.vms) io.stdout.write(`VM ${vm.name} restored${vm.from !== vm.name ? ` (from ${vm.from})` : ''}: ${vm.volumes.map((v) => `${v.name} ${formatBytes(v.size)} (${formatBytes(v.written)} of data)`).join(', ')}\n`);
-        io.stdout.write(`restored ${r.vms.length} VM${r.vms.length === 1 ? '' : 's'} in ${r.seconds.toFixed(2)} s\n`);
+        const done = r.verifyOnly ? 'checked, nothing written' : 'restored';
+        for (const vm of r.vms) io.stdout.write(`VM ${vm.name} ${done}${vm.from !== vm.name ? ` (from ${vm.from})` : ''}: ${vm.volumes.map((v) => `${v.name} ${formatBytes(v.size)} (${formatBytes(v.written)} of data)`).join(', ')}\n`);
+        io.stdout.write(`${r.verifyOnly ? 'checked' : 'restored'} ${r.vms.length} VM${r.vms.length === 1 ? '' : 's'} in ${r.seconds.toFixed(2)} s\n`);
       }
     });
 
