@@ -216,7 +216,7 @@ export function backupCommand(io: CliIo): Command {
     });
 
   backup.command('prune').argument('<dest>', 'the archive')
-    .description('Remove the sessions a keep policy does not keep (per VM), and the packs nothing kept references.')
+    .description('Remove the sessions a keep policy does not keep (per VM) and the packs nothing kept references; a pack less than half of which is still used has its used chunks copied into new packs first, so its space comes back too. Also removes what interrupted sends left.')
     .option('--keep-last <n>', 'the newest N sessions of each VM', Number)
     .option('--keep-daily <n>', 'the newest session of each of the last N days with one', Number)
     .option('--keep-weekly <n>', 'the same per week', Number)
