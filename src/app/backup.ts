@@ -14,6 +14,7 @@ import type { RootOptions } from '../backup/roots.js';
 import { listSessions, sendToArchive, type SendResult, type VmToSend } from '../backup/send.js';
 import type { Session, VmEntry } from '../backup/sessions.js';
 import { DirectoryStore } from '../backup/store.js';
+import { walkTree } from '../backup/tree.js';
 import { QvolError, UsageError } from '../errors/index.js';
 import { openSource } from '../io/copy-target.js';
 import type { QvolApp } from './app.js';
@@ -239,12 +240,29 @@ export async function backupPasswd(access: ArchiveAccess, newPassphrase: Archive
   await changePassphrase(archive, master, pass);
 }
 
-/** One volume of a session written raw to `fd` (a pipe, a terminal, a file) or to a new sparse file. */
-export async function backupCat(app: QvolApp, access: ArchiveAccess, vm: string, volume: string, session: string | undefined, write: (offset: number, data: Buffer, size: number) => Promise<void>, options: { inOrder: boolean }): Promise<{ size: number; written: number }> {
+/** What a volume holds before any of its data is read: its size, chunk size, and which chunks hold data. */
+export interface CatPlan {
+  size: number;
+  chunkSize: number;
+  /** Indexes of the chunks that hold data, ascending (the others read as zeros). */
+  dataChunks: number[];
+}
+
+/**
+ * One volume of a session, its data chunks given to `write` (in order with `inOrder`).
+ * With `plan`, the volume's pages are walked first and `plan` told which chunks hold data,
+ * for an output format that states its layout up front (an Android sparse image).
+ */
+export async function backupCat(app: QvolApp, access: ArchiveAccess, vm: string, volume: string, session: string | undefined, write: (offset: number, data: Buffer, size: number) => Promise<void>, options: { inOrder: boolean; plan?: (plan: CatPlan) => Promise<void> }): Promise<{ size: number; written: number }> {
   const archive = await openFor(access);
   const sessions = (await listSessions(archive, rootOptions(app, access))).map((s) => s.session);
   const entry = pick(sessions, [vm], session).get(vm)!.volumes.find((v) => v.name === volume);
   if (!entry) throw new UsageError(`The backup of ${vm} has no volume ${volume}: see \`qvol backup ls\`.`);
+  if (options.plan) {
+    const dataChunks: number[] = [];
+    await walkTree(archive, entry.tree, Math.ceil(entry.size / archive.config.chunkSize), async (index) => { dataChunks.push(index); });
+    await options.plan({ size: entry.size, chunkSize: archive.config.chunkSize, dataChunks });
+  }
   // A stream takes the chunks in order (one at a time); a file, as they come.
   const written = await restoreVolume(archive, entry, (offset, data) => write(offset, data, entry.size), { signal: access.signal, ...(options.inOrder ? { window: 1 } : {}) });
   return { size: entry.size, written };

@@ -205,7 +205,7 @@ describe('backup', () => {
 });
 
 describe('backup cat, prune, passwd, and crashes', () => {
-  it('cat writes a volume to a file and to a pipe; prune keeps the policy and frees packs; passwd changes the passphrase', async () => {
+  it('cat writes a volume to a file, to a pipe and as a sparse image; prune keeps the policy and frees packs; passwd changes the passphrase', async () => {
     const home = scratchDir('bk-home');
     const dest = join(scratchDir('bk-dest'), 'archive');
     await ok(home, 'vm', 'create', '--class', 'standalone', 's');
@@ -226,6 +226,14 @@ describe('backup cat, prune, passwd, and crashes', () => {
     await ok(home, 'backup', 'cat', dest, 's:private', '-o', fifo);
     await drained;
     expect(sameFiles(piped, file)).toBe(true);
+    // As an Android sparse image: the holes stay out of it, and `volume import -f sparse` reads it back.
+    const image = join(scratchDir('bk-cat'), 'private.simg');
+    await ok(home, 'backup', 'cat', dest, 's:private', '-f', 'sparse', '-o', image);
+    expect(statSync(image).size).toBeLessThan(3 * MiB + 4096);
+    await ok(home, 'vm', 'create', '--class', 'standalone', 'twin');
+    await ok(home, 'volume', 'import', 'twin:private', '-f', 'sparse', '-i', image);
+    expect(sameFiles(await exported(home, 'twin:private'), file)).toBe(true);
+    await ok(home, 'vm', 'rm', 'twin');
 
     const dry = await json<{ sessionsRemoved: string[]; dryRun: boolean }>(home, 'backup', 'prune', dest, '--keep-last', '1', '--dry-run');
     expect(dry.sessionsRemoved.length).toBe(2);

@@ -203,16 +203,17 @@ export function backupCommand(io: CliIo): Command {
     });
 
   backup.command('cat').argument('<dest>', 'the archive').argument('<vm:volume>', 'the volume')
-    .description('Write one volume of a backup, raw: to a file (made whole, sparse), or in place to a pipe, terminal or device (default: standard output).')
+    .description('Write one volume of a backup: to a file (made whole; raw, it is a sparse file), or in place to a pipe, terminal or device (default: standard output).')
     .option('--session <id>', 'a session (its id or a prefix); default: the newest backup of the VM')
+    .addOption(new Option('-f, --format <format>', 'raw: the plain bytes, zeros included on a stream; sparse: an Android sparse image, holes 12 bytes each (what `qvol volume import -f sparse` reads)').choices(['raw', 'sparse']).default('raw'))
     .option('-o, --output <path>', 'where to write (default: standard output)')
     .addOption(passphraseOption())
     .option('--accept-rollback', 'accept an archive older than the newest this host has seen')
-    .action(async (dest: string, ref: string, f: Common & { session?: string; output?: string }) => {
+    .action(async (dest: string, ref: string, f: Common & { session?: string; output?: string; format: 'raw' | 'sparse' }) => {
       const { parseVolumeRef } = await import('../context.js');
       const [vm, volume] = parseVolumeRef(ref);
       const { catToOutput } = await import('./backup-cat.js');
-      await openApp(io, async (app) => catToOutput(app, access(dest, f), vm, volume, f.session, f.output));
+      await openApp(io, async (app) => catToOutput(app, access(dest, f), vm, volume, f.session, f.output, f.format));
     });
 
   backup.command('prune').argument('<dest>', 'the archive')
