@@ -263,7 +263,7 @@ export async function backupCat(app: QvolApp, access: ArchiveAccess, vm: string,
     await walkTree(archive, entry.tree, Math.ceil(entry.size / archive.config.chunkSize), async (index) => { dataChunks.push(index); });
     await options.plan({ size: entry.size, chunkSize: archive.config.chunkSize, dataChunks });
   }
-  // A stream takes the chunks in order (one at a time); a file, as they come.
-  const written = await restoreVolume(archive, entry, (offset, data) => write(offset, data, entry.size), { signal: access.signal, ...(options.inOrder ? { window: 1 } : {}) });
+  // A stream takes the chunks in order (read ahead in parallel); a file, as they come.
+  const written = await restoreVolume(archive, entry, (offset, data) => write(offset, data, entry.size), { signal: access.signal, ordered: options.inOrder });
   return { size: entry.size, written };
 }

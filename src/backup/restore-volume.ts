@@ -12,6 +12,8 @@ import { readBlob, walkTree } from './tree.js';
 
 export interface RestoreVolumeOptions {
   window?: number;
+  /** Calls `write` in offset order (a pipe); chunks are still read and opened `window` at a time. */
+  ordered?: boolean;
   signal?: AbortSignal | undefined;
   onProgress?: ((done: number, total: number) => void) | undefined;
 }
@@ -21,21 +23,48 @@ export async function restoreVolume(archive: Archive, volume: VolumeEntry, write
   const chunkSize = archive.config.chunkSize;
   const chunks = Math.ceil(volume.size / chunkSize);
   const window = options.window ?? 8;
-  const pending = new Set<Promise<void>>();
   let written = 0;
-  let failed: unknown;
-  const one = async (index: number, ref: BlobRef): Promise<void> => {
+  const read = async (index: number, ref: BlobRef): Promise<Buffer> => {
     const expected = Math.min(chunkSize, volume.size - index * chunkSize);
     const data = await readBlob(archive, ref, 7, chunkSize);
     if (data.length !== expected) throw new Error(`chunk ${index} of ${volume.name} holds ${data.length} bytes, not ${expected}`);
+    return data;
+  };
+  const put = async (index: number, data: Buffer): Promise<void> => {
     await write(index * chunkSize, data);
     written += data.length;
     options.onProgress?.(Math.min(volume.size, (index + 1) * chunkSize), volume.size);
   };
-  await walkTree(archive, volume.tree, chunks, async (index, ref) => {
+  const cancelled = () => {
     if (options.signal?.aborted) throw new CancelledError(`Restore of ${volume.name} was cancelled.`);
+  };
+  if (options.ordered) {
+    // Read ahead `window` chunks; write them in order as the oldest arrives.
+    const queue: Array<{ index: number; data: Promise<Buffer> }> = [];
+    const writeOldest = async () => {
+      const { index, data } = queue.shift()!;
+      await put(index, await data);
+    };
+    try {
+      await walkTree(archive, volume.tree, chunks, async (index, ref) => {
+        cancelled();
+        const data = read(index, ref);
+        data.catch(() => {}); // awaited in order below; this keeps a failure from going unheard meanwhile
+        queue.push({ index, data });
+        if (queue.length >= window) await writeOldest();
+      });
+      while (queue.length > 0) await writeOldest();
+    } finally {
+      await Promise.allSettled(queue.map((q) => q.data));
+    }
+    return written;
+  }
+  const pending = new Set<Promise<void>>();
+  let failed: unknown;
+  await walkTree(archive, volume.tree, chunks, async (index, ref) => {
+    cancelled();
     if (failed) throw failed;
-    const p: Promise<void> = one(index, ref).catch((err: unknown) => { failed ??= err; }).finally(() => pending.delete(p));
+    const p: Promise<void> = read(index, ref).then((data) => put(index, data)).catch((err: unknown) => { failed ??= err; }).finally(() => pending.delete(p));
     pending.add(p);
     if (pending.size >= window) await Promise.race(pending);
   });
