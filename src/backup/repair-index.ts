@@ -13,6 +13,7 @@ import { lockArchive } from './lock.js';
 import { readPackHeader } from './pack-writer.js';
 import { REF_BYTES, packName } from './refs.js';
 import { currentRoot, writeRoot, type RootOptions } from './roots.js';
+import { PAGE_ENTRIES, checkRef, readBlob } from './tree.js';
 
 /** The packs of the archive that no reference in `index` is in. */
 export async function packsOutside(archive: Archive, index: BlobIndex): Promise<string[]> {
@@ -29,12 +30,23 @@ export interface PackReading {
   unreadable: Array<{ pack: string; message: string }>;
 }
 
-/** Every blob the named packs' headers list, read and authenticated. */
-export async function readPacks(archive: Archive, packs: string[]): Promise<PackReading> {
+/**
+ * Every blob the named packs' headers list, the headers read and authenticated. With
+ * `blobs`, each blob is read and opened too, and a pack with one bad blob is left out
+ * whole: a send adopting an interrupted send's packs relies on their contents from then on.
+ */
+export async function readPacks(archive: Archive, packs: string[], options: { blobs?: boolean } = {}): Promise<PackReading> {
   const out: PackReading = { refs: new RefList(), packs: 0, unreadable: [] };
   for (const pack of packs) {
     try {
-      for (const blob of await readPackHeader(archive, pack)) out.refs.push(blob);
+      const listed = await readPackHeader(archive, pack);
+      if (options.blobs) {
+        for (const blob of listed) {
+          checkRef(archive, blob, blob.type);
+          await readBlob(archive, blob, blob.type, blob.type === 7 ? archive.config.chunkSize : PAGE_ENTRIES * REF_BYTES);
+        }
+      }
+      for (const blob of listed) out.refs.push(blob);
       out.packs++;
     } catch (err) {
       if (!(err instanceof ArchiveError)) throw err;

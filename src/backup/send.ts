@@ -94,7 +94,7 @@ export async function sendToArchive(archive: Archive, vms: VmToSend[], options: 
     let index = await readIndexes(archive, current.root.indexes);
     packs = new PackWriter(archive, options.packTarget);
     // Packs an interrupted send stored but no index lists: their chunks count as stored.
-    const adopted = await readPacks(archive, await packsOutside(archive, index));
+    const adopted = await readPacks(archive, await packsOutside(archive, index), { blobs: true });
     if (adopted.packs > 0) {
       const found = adopted.refs.sorted();
       const all = new RefList();
