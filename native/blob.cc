@@ -16,13 +16,13 @@
 #include <zstd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "common.h"
 #include "sys/aead.h"
+#include "sys/errors.h"
 #include "sys/zero.h"
 
 namespace qvol {
@@ -131,9 +131,10 @@ class SealWorker : public BlobWorker {
     if (fd_ >= 0) {
       owned_.resize(len_);
       for (size_t got = 0; got < len_;) {
-        ssize_t n = pread(fd_, owned_.data() + got, len_ - got, static_cast<off_t>(offset_ + got));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return Refuse("EIO", strerror(errno));
+        ssize_t n = sys::retry_eintr([&] {
+          return pread(fd_, owned_.data() + got, len_ - got, static_cast<off_t>(offset_ + got));
+        });
+        if (n < 0) return Refuse("EIO", strerror(static_cast<int>(-n)));
         if (n == 0) return Refuse("ESHORT", "the volume ended before its size");
         got += static_cast<size_t>(n);
       }

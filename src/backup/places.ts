@@ -37,25 +37,12 @@ function currentIndex(archive: Archive): Promise<BlobIndex> {
  * `ref` itself while its pack is there (`packExists`), else the place the index gives its
  * id; an ArchiveError naming the pack when the index has none elsewhere.
  */
-export async function placeOf(archive: Archive, ref: BlobRef, packExists: (name: string) => boolean | Promise<boolean>): Promise<BlobRef> {
+export async function placeOf(archive: Archive, ref: BlobRef, packExists: (name: string) => boolean): Promise<BlobRef> {
   const name = packName(ref.pack);
-  if (await packExists(name)) return ref;
+  if (packExists(name)) return ref;
   const moved = (await currentIndex(archive)).lookup(ref.id);
   if (!moved || moved.pack.equals(ref.pack) || moved.plain !== ref.plain) {
     throw new ArchiveError('ARCHIVE_CORRUPT', `Pack ${name} is missing, and the archive's index has no other place for blob ${ref.id.toString('hex').slice(0, 16)}…: it was deleted.`, { path: name });
   }
   return moved;
-}
-
-/** Whether an object is in the store, asked once per name. */
-export function existsOnce(archive: Archive): (name: string) => Promise<boolean> {
-  const seen = new Map<string, Promise<boolean>>();
-  return (name) => {
-    let known = seen.get(name);
-    if (!known) {
-      known = archive.store.size(name).then((size) => size !== undefined);
-      seen.set(name, known);
-    }
-    return known;
-  };
 }

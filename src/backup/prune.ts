@@ -17,7 +17,7 @@ import { placeOf } from './places.js';
 import { REF_BYTES, decodeRef, packName, type BlobRef } from './refs.js';
 import { currentRoot, writeRoot, type NamedHash, type RootOptions } from './roots.js';
 import { readSession, type Session } from './sessions.js';
-import { PAGE_ENTRIES, checkRef, readBlob, walkTree } from './tree.js';
+import { checkRef, openStoredBlob, walkTree } from './tree.js';
 
 export interface KeepPolicy {
   last?: number | undefined;
@@ -61,7 +61,7 @@ async function repack(archive: Archive, liveRefs: Buffer, sparse: Set<string>): 
       const type = blob[5];
       if (type !== 7 && type !== 8) throw new ArchiveError('ARCHIVE_CORRUPT', `The blob at byte ${ref.offset} of ${pack} is not a chunk or a page.`, { path: pack });
       checkRef(archive, ref, type);
-      await readBlob(archive, ref, type, type === 7 ? archive.config.chunkSize : PAGE_ENTRIES * REF_BYTES);
+      await openStoredBlob(archive, ref, type, blob); // checked, not carried over damaged
       await writer.add(type, ref.id, blob, ref.plain);
     }
     await writer.finish();
@@ -135,15 +135,13 @@ export async function pruneArchive(archive: Archive, policy: KeepPolicy, options
       const pack = packName(liveRefs.subarray(at + 32, at + 48));
       liveBytes.set(pack, (liveBytes.get(pack) ?? 0) + liveRefs.readUInt32LE(at + 56));
     }
+    const sizes = new Map<string, number>();
+    for (const p of present) sizes.set(p, (await archive.store.size(p)) ?? 0);
     const dead = [...present].filter((p) => !liveBytes.has(p));
     // Packs mostly garbage: their live blobs move to new packs, and the packs go.
-    const sparse: string[] = [];
-    for (const [pack, bytes] of liveBytes) {
-      const size = (await archive.store.size(pack)) ?? 0;
-      if (bytes < size * REPACK_BELOW) sparse.push(pack);
-    }
+    const sparse = [...liveBytes].filter(([pack, bytes]) => bytes < sizes.get(pack)! * REPACK_BELOW).map(([pack]) => pack);
     let bytesFreed = 0;
-    for (const p of [...dead, ...sparse]) bytesFreed += (await archive.store.size(p)) ?? 0;
+    for (const p of [...dead, ...sparse]) bytesFreed += sizes.get(p)!;
     const movedBytes = sparse.reduce((n, p) => n + liveBytes.get(p)!, 0);
     bytesFreed -= movedBytes;
     const result = { sessionsKept: kept.length, sessionsRemoved: removed, packsRemoved: dead.length + sparse.length, packsRepacked: sparse.length, bytesMoved: movedBytes, bytesFreed };

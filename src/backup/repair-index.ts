@@ -13,7 +13,7 @@ import { lockArchive } from './lock.js';
 import { readPackHeader } from './pack-writer.js';
 import { REF_BYTES, packName } from './refs.js';
 import { currentRoot, writeRoot, type RootOptions } from './roots.js';
-import { PAGE_ENTRIES, checkRef, readBlob } from './tree.js';
+import { checkRef, readBlob } from './tree.js';
 
 /** The packs of the archive that no reference in `index` is in. */
 export async function packsOutside(archive: Archive, index: BlobIndex): Promise<string[]> {
@@ -43,7 +43,7 @@ export async function readPacks(archive: Archive, packs: string[], options: { bl
       if (options.blobs) {
         for (const blob of listed) {
           checkRef(archive, blob, blob.type);
-          await readBlob(archive, blob, blob.type, blob.type === 7 ? archive.config.chunkSize : PAGE_ENTRIES * REF_BYTES);
+          await readBlob(archive, blob, blob.type);
         }
       }
       for (const blob of listed) out.refs.push(blob);

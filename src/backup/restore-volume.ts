@@ -26,7 +26,7 @@ export async function restoreVolume(archive: Archive, volume: VolumeEntry, write
   let written = 0;
   const read = async (index: number, ref: BlobRef): Promise<Buffer> => {
     const expected = Math.min(chunkSize, volume.size - index * chunkSize);
-    const data = await readBlob(archive, ref, 7, chunkSize);
+    const data = await readBlob(archive, ref, 7);
     if (data.length !== expected) throw new Error(`chunk ${index} of ${volume.name} holds ${data.length} bytes, not ${expected}`);
     return data;
   };

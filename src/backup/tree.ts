@@ -122,8 +122,13 @@ export async function walkTree(archive: Archive, tree: Tree, chunks: number, vis
 }
 
 /** Refuses a reference whose lengths no blob of its kind can have. */
+/** The largest plaintext a blob of `type` can have: a chunk, or a full page. */
+export function maxPlainOf(archive: Archive, type: 7 | 8): number {
+  return type === 7 ? archive.config.chunkSize : PAGE_MAX;
+}
+
 export function checkRef(archive: Archive, ref: BlobRef, type: 7 | 8): void {
-  const maxPlain = type === 7 ? archive.config.chunkSize : PAGE_MAX;
+  const maxPlain = maxPlainOf(archive, type);
   if (ref.plain === 0 || ref.plain > maxPlain || ref.stored > maxPlain + 1024 + 1 + 48 || ref.stored < 49) {
     throw new ArchiveError('ARCHIVE_CORRUPT', `A reference to ${ref.id.toString('hex')} gives impossible lengths (${ref.stored} stored, ${ref.plain} plain).`);
   }
@@ -131,25 +136,29 @@ export function checkRef(archive: Archive, ref: BlobRef, type: 7 | 8): void {
 
 /** Reads, authenticates and checks one page. */
 export async function readPage(archive: Archive, ref: BlobRef): Promise<Buffer> {
-  const page = await readBlob(archive, ref, 8, PAGE_MAX);
+  const page = await readBlob(archive, ref, 8);
   if (page.length % REF_BYTES !== 0) throw new ArchiveError('ARCHIVE_CORRUPT', `Page ${ref.id.toString('hex')} is not a whole number of references.`);
   return page;
 }
 
 /** Reads one blob from its pack and opens it: authenticated, bounded, hashed to its id. */
-export async function readBlob(archive: Archive, ref: BlobRef, type: 7 | 8, maxPlain: number): Promise<Buffer> {
-  let name = packName(ref.pack);
+export async function readBlob(archive: Archive, ref: BlobRef, type: 7 | 8): Promise<Buffer> {
   let blob: Buffer;
   try {
-    blob = await archive.store.read(name, ref.offset, ref.stored);
+    blob = await archive.store.read(packName(ref.pack), ref.offset, ref.stored);
   } catch (err) {
-    if (!(err instanceof ArchiveError) || (await archive.store.size(name)) !== undefined) throw err;
+    if (!(err instanceof ArchiveError) || (await archive.store.size(packName(ref.pack))) !== undefined) throw err;
     ref = await placeOf(archive, ref, () => false); // its pack is gone: prune moved the blob
-    name = packName(ref.pack);
-    blob = await archive.store.read(name, ref.offset, ref.stored);
+    blob = await archive.store.read(packName(ref.pack), ref.offset, ref.stored);
   }
+  return openStoredBlob(archive, ref, type, blob);
+}
+
+/** Opens a blob's stored bytes, read from `ref`'s place: authenticated, bounded, hashed to its id. */
+export async function openStoredBlob(archive: Archive, ref: BlobRef, type: 7 | 8, blob: Buffer): Promise<Buffer> {
+  const name = packName(ref.pack);
   try {
-    const plain = await native.openBlob(blob, { type, id: ref.id, idKey: archive.keys['chunk-id'], dataKey: archive.keys.data, maxPlain });
+    const plain = await native.openBlob(blob, { type, id: ref.id, idKey: archive.keys['chunk-id'], dataKey: archive.keys.data, maxPlain: maxPlainOf(archive, type) });
     if (plain.length !== ref.plain) throw Object.assign(new Error('length'), { code: 'EFORMAT' });
     return plain;
   } catch (err) {

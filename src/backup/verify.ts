@@ -12,7 +12,7 @@ import { readSession } from './sessions.js';
 import { readBlob, walkTree } from './tree.js';
 import { readPackHeader } from './pack-writer.js';
 import { packName } from './refs.js';
-import { existsOnce, placeOf } from './places.js';
+import { placeOf } from './places.js';
 
 export interface VerifyResult {
   generation: number;
@@ -39,7 +39,8 @@ export async function verifyArchive(archive: Archive, options: RootOptions & { d
   }
   const seen = new Set<string>();
   const packs = new Set<string>();
-  const exists = existsOnce(archive);
+  const present = new Set(await archive.store.list('packs/'));
+  const exists = (name: string) => present.has(name);
   for (const ref of root.sessions) {
     let session;
     try {
@@ -59,7 +60,7 @@ export async function verifyArchive(archive: Archive, options: RootOptions & { d
             const key = `${chunk.id.toString('hex')}@${chunk.pack.toString('hex')}:${chunk.offset}`;
             if (!options.data || seen.has(key)) return;
             seen.add(key);
-            const data = await readBlob(archive, chunk, 7, archive.config.chunkSize);
+            const data = await readBlob(archive, chunk, 7);
             result.chunksChecked++;
             result.bytesChecked += data.length;
           });

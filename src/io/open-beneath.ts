@@ -5,15 +5,15 @@
  * a link planted at an image's name or at a directory on the way fails the open itself:
  * there is no window between a check and the use, as there is after an lstat.
  */
-import { close, fchmod, fstat, fsync, ftruncate, write, type Stats } from 'node:fs';
+import { close, fchmod, fstat, fsync, ftruncate, type Stats } from 'node:fs';
 import { isAbsolute, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { UnsafePathError } from '../errors/index.js';
 import { native, type OpenedBeneath } from '../native/binding.js';
 import { hasCode } from '../native/errors.js';
+import { writeAll } from './write-all.js';
 
 const fstatAsync = promisify(fstat);
-const writeAsync = promisify(write);
 
 /** What the data path does with an open file: a subset of FileHandle, by the same names. */
 export interface OpenFile {
@@ -34,12 +34,8 @@ class FdFile implements OpenFile {
   truncate(length: number): Promise<void> { return promisify(ftruncate)(this.fd, length); }
   sync(): Promise<void> { return promisify(fsync)(this.fd); }
   close(): Promise<void> { return promisify(close)(this.fd); }
-  async writeFile(data: string | Uint8Array): Promise<void> {
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    for (let done = 0; done < bytes.length;) {
-      const { bytesWritten } = await writeAsync(this.fd, bytes, done, bytes.length - done, null);
-      done += bytesWritten;
-    }
+  writeFile(data: string | Uint8Array): Promise<void> {
+    return writeAll(this.fd, typeof data === 'string' ? Buffer.from(data) : data);
   }
 }
 

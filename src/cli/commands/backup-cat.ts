@@ -4,13 +4,14 @@
  * device (standard output by default) receives every byte in order, zeros included, or,
  * with `-f sparse`, an Android sparse image in which holes take 12 bytes each.
  */
-import { constants, write } from 'node:fs';
+import { constants } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import type { QvolApp } from '../../app/app.js';
 import { backupCat, type ArchiveAccess, type CatPlan } from '../../app/backup.js';
 import { UsageError } from '../../errors/index.js';
 import { publish, tempPathFor } from '../../io/atomic.js';
 import { checkDeviceOutput, outputKind, writeInPlace } from '../../io/output.js';
+import { writeAll } from '../../io/write-all.js';
 
 const ZEROS = Buffer.alloc(1 << 20);
 
@@ -48,17 +49,6 @@ export async function catToOutput(app: QvolApp, access: ArchiveAccess, vm: strin
     await zerosUpTo(size);
   };
   await (output === undefined ? toStream(1) : writeInPlace(output, 'stream', toStream));
-}
-
-/** Writes all of `buf` at the descriptor's position (a pipe, a terminal, a file). */
-function writeAll(fd: number, buf: Buffer): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const loop = (at: number) => {
-      if (at >= buf.length) return resolve();
-      write(fd, buf, at, buf.length - at, null, (err, n) => (err ? reject(err) : loop(at + n)));
-    };
-    loop(0);
-  });
 }
 
 /** A new file, written under a temporary name by `fill` and published whole. */
