@@ -8,8 +8,12 @@
 //     data header || id, payload zstd at `level` when that is smaller (level 0: stored).
 //   sealChunk(fd, offset, length, {...as sealBlob}) -> {zero: true} | {id, blob?}: the chunk
 //     read (pread) and checked for zeros on the pool thread too.
-//   openBlob(blob, {type, id, idKey, dataKey, maxPlain}) -> data, after the tag, the codec,
-//     the size bound and the id are checked; else an Error coded EAUTH, EFORMAT or EID.
+//   openBlob(blob, {type, id, idKey, dataKey, maxPlain, inPlace?}) -> data, after the tag, the
+//     codec, the size bound and the id are checked; else an Error coded EAUTH, EFORMAT or EID.
+//     inPlace: `blob` is decrypted where it lies (the caller gives it up), and a stored
+//     payload comes back as a view of it. checkId false: the id is not hashed again; the tag,
+//     whose associated data holds the id, already binds the blob to it (docs/archive-format.md
+//     §5), so only a holder of the key could have sealed content that does not hash to its id.
 #include <napi.h>
 #include <sodium.h>
 #include <unistd.h>
@@ -17,6 +21,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -46,6 +51,12 @@ Napi::Buffer<uint8_t> Adopt(Napi::Env env, std::vector<uint8_t>&& bytes) {
   return Napi::Buffer<uint8_t>::New(
       env, owned->data(), owned->size(),
       [](Napi::Env, uint8_t*, std::vector<uint8_t>* v) { delete v; }, owned);
+}
+
+// The same for memory that was never zeroed (a result about to be written over whole).
+Napi::Buffer<uint8_t> Adopt(Napi::Env env, std::unique_ptr<uint8_t[]>&& bytes, size_t size) {
+  uint8_t* data = bytes.release();
+  return Napi::Buffer<uint8_t>::New(env, data, size, [](Napi::Env, uint8_t* p) { delete[] p; });
 }
 
 Napi::Buffer<uint8_t> BufferProp(Napi::Object o, const char* name, size_t exact = 0) {
@@ -226,6 +237,8 @@ class OpenWorker : public BlobWorker {
         len_(blob.Length()),
         type_(TypeProp(opts)),
         max_(U64Property(opts, "maxPlain", 0)),
+        in_place_(opts.Get("inPlace").ToBoolean().Value()),
+        check_id_(!opts.Has("checkId") || opts.Get("checkId").ToBoolean().Value()),
         aead_(sys::aead_impl(static_cast<uint32_t>(U64Property(opts, "disable", 0)))) {
     memcpy(id_, BufferProp(opts, "id", kId).Data(), kId);
     memcpy(id_key_, BufferProp(opts, "idKey", kKey).Data(), kKey);
@@ -248,40 +261,69 @@ class OpenWorker : public BlobWorker {
     memcpy(ad, h, kHeader);
     memcpy(ad + kHeader, id_, kId);
     size_t plen = len_ - kHeader - kNonce - kTag;
-    std::vector<uint8_t> plain(plen);
-    if (!sys::aead_open(aead_, plain.data(), blob_ + kHeader + kNonce, len_ - kHeader - kNonce, ad,
+    // In place, the sealed bytes become the codec byte and payload (a stored chunk is then
+    // handed back as a view of the caller's buffer: no allocation, no copy).
+    std::unique_ptr<uint8_t[]> owned;
+    uint8_t* plain = blob_ + kHeader + kNonce;
+    if (!in_place_) {
+      owned.reset(new uint8_t[plen]);
+      plain = owned.get();
+    }
+    if (!sys::aead_open(aead_, plain, blob_ + kHeader + kNonce, len_ - kHeader - kNonce, ad,
                         sizeof ad, blob_ + kHeader, data_key_))
       return Refuse("EAUTH", "authentication failed");
+    const uint8_t* data;
     if (plain[0] == 0) {
       if (plen - 1 > max_) return Refuse("EFORMAT", "larger than allowed");
-      out_.assign(plain.begin() + 1, plain.begin() + static_cast<long>(plen));
+      if (in_place_) {
+        view_ = true;
+      } else {
+        out_.reset(new uint8_t[plen - 1]);
+        memcpy(out_.get(), plain + 1, plen - 1);
+      }
+      data = plain + 1;
+      size_ = plen - 1;
     } else if (plain[0] == 1) {
-      unsigned long long size = ZSTD_getFrameContentSize(plain.data() + 1, plen - 1);
+      unsigned long long size = ZSTD_getFrameContentSize(plain + 1, plen - 1);
       if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > max_)
         return Refuse("EFORMAT", "a zstd frame without a size within bounds");
-      out_.resize(size);
-      size_t n = ZSTD_decompress(out_.data(), size, plain.data() + 1, plen - 1);
+      out_.reset(new uint8_t[size]);
+      size_t n = ZSTD_decompress(out_.get(), size, plain + 1, plen - 1);
       if (ZSTD_isError(n) || n != size)
         return Refuse("EFORMAT", "a zstd frame that does not decompress");
+      data = out_.get();
+      size_ = size;
     } else {
       return Refuse("EFORMAT", "an unknown codec");
     }
+    if (!check_id_) return;
     uint8_t got[kId];
-    crypto_generichash(got, kId, out_.data(), out_.size(), id_key_, kKey);
+    crypto_generichash(got, kId, data, size_, id_key_, kKey);
     if (sodium_memcmp(got, id_, kId) != 0) return Refuse("EID", "content does not hash to its id");
   }
 
-  Napi::Value Result(Napi::Env env) override { return Adopt(env, std::move(out_)); }
+  Napi::Value Result(Napi::Env env) override {
+    if (!view_) return Adopt(env, std::move(out_), size_);
+    Napi::Object blob = blob_ref_.Value();
+    size_t at = kHeader + kNonce + 1;
+    return blob.Get("subarray")
+        .As<Napi::Function>()
+        .Call(blob, {Napi::Number::New(env, static_cast<double>(at)),
+                     Napi::Number::New(env, static_cast<double>(at + size_))});
+  }
 
  private:
   Napi::ObjectReference blob_ref_;
-  const uint8_t* blob_;
+  uint8_t* blob_;
   size_t len_;
   uint8_t type_;
   uint64_t max_;
+  bool in_place_, check_id_;
   sys::AeadImpl aead_;
   uint8_t id_[kId], id_key_[kKey], data_key_[kKey];
-  std::vector<uint8_t> out_;
+  std::unique_ptr<uint8_t[]> out_;
+  size_t size_ = 0;
+  bool view_ = false;
 };
 
 Napi::Value SealBlob(const Napi::CallbackInfo& info) {

@@ -27,6 +27,11 @@ export interface ArchiveAccess {
   acceptRollback?: boolean | undefined;
   warn?: ((message: string) => void) | undefined;
   signal?: AbortSignal | undefined;
+  /**
+   * Chunks read are hashed to their ids too (restore, cat). Without it they are still
+   * authenticated: each chunk's tag binds its id; verify --data and --verify-only always hash.
+   */
+  checkIds?: boolean | undefined;
 }
 
 export interface InitArchiveOptions {
@@ -181,6 +186,7 @@ export async function backupRestore(app: QvolApp, access: ArchiveAccess, options
       for (const entry of vm.volumes) {
         const written = await restoreVolume(archive, entry, async () => {}, {
           signal: access.signal,
+          checkIds: true,
           ...(options.onProgress ? { onProgress: (d: number, t: number) => options.onProgress!(vm.name, entry.name, d, t) } : {}),
         });
         volumes.push({ name: entry.name, size: entry.size, written });
@@ -206,6 +212,7 @@ export async function backupRestore(app: QvolApp, access: ArchiveAccess, options
           try {
             const written = await restoreVolume(archive, entry, async (offset, data) => { await fh.write(data, 0, data.length, offset); }, {
               signal: access.signal,
+              checkIds: access.checkIds,
               ...(options.onProgress ? { onProgress: (d: number, t: number) => options.onProgress!(name, entry.name, d, t) } : {}),
             });
             await fh.sync();
@@ -264,6 +271,6 @@ export async function backupCat(app: QvolApp, access: ArchiveAccess, vm: string,
     await options.plan({ size: entry.size, chunkSize: archive.config.chunkSize, dataChunks });
   }
   // A stream takes the chunks in order (read ahead in parallel); a file, as they come.
-  const written = await restoreVolume(archive, entry, (offset, data) => write(offset, data, entry.size), { signal: access.signal, ordered: options.inOrder });
+  const written = await restoreVolume(archive, entry, (offset, data) => write(offset, data, entry.size), { signal: access.signal, ordered: options.inOrder, checkIds: access.checkIds });
   return { size: entry.size, written };
 }

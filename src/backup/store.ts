@@ -51,7 +51,7 @@ const preadAsync = promisify(read);
 
 /** `length` bytes at `offset`, or ARCHIVE_CORRUPT when the object ends (or shrank) before. */
 async function readFully(fh: OpenFile, name: string, offset: number, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
+  const buf = Buffer.allocUnsafe(length); // filled whole below, or thrown away
   for (let done = 0; done < length;) {
     const { bytesRead } = await preadAsync(fh.fd, buf, done, length - done, offset + done);
     if (bytesRead === 0) throw new ArchiveError('ARCHIVE_CORRUPT', `Archive object ${name} ends before byte ${offset + length}.`, { path: name });

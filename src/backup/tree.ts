@@ -141,8 +141,12 @@ export async function readPage(archive: Archive, ref: BlobRef): Promise<Buffer> 
   return page;
 }
 
-/** Reads one blob from its pack and opens it: authenticated, bounded, hashed to its id. */
-export async function readBlob(archive: Archive, ref: BlobRef, type: 7 | 8): Promise<Buffer> {
+/**
+ * Reads one blob from its pack and opens it: authenticated, bounded, and hashed to its id
+ * unless `checkId` is false (a restore: the tag binds the id already, see native/blob.cc;
+ * `verify --data` always hashes).
+ */
+export async function readBlob(archive: Archive, ref: BlobRef, type: 7 | 8, options: { checkId?: boolean } = {}): Promise<Buffer> {
   let blob: Buffer;
   try {
     blob = await archive.store.read(packName(ref.pack), ref.offset, ref.stored);
@@ -151,14 +155,18 @@ export async function readBlob(archive: Archive, ref: BlobRef, type: 7 | 8): Pro
     ref = await placeOf(archive, ref, () => false); // its pack is gone: prune moved the blob
     blob = await archive.store.read(packName(ref.pack), ref.offset, ref.stored);
   }
-  return openStoredBlob(archive, ref, type, blob);
+  return openStoredBlob(archive, ref, type, blob, { inPlace: true, checkId: options.checkId ?? true });
 }
 
-/** Opens a blob's stored bytes, read from `ref`'s place: authenticated, bounded, hashed to its id. */
-export async function openStoredBlob(archive: Archive, ref: BlobRef, type: 7 | 8, blob: Buffer): Promise<Buffer> {
+/**
+ * Opens a blob's stored bytes, read from `ref`'s place: authenticated, bounded, hashed to
+ * its id (unless `checkId` is false). `inPlace`: the caller gives `blob` up, and it is
+ * decrypted where it lies.
+ */
+export async function openStoredBlob(archive: Archive, ref: BlobRef, type: 7 | 8, blob: Buffer, options: { inPlace?: boolean; checkId?: boolean } = {}): Promise<Buffer> {
   const name = packName(ref.pack);
   try {
-    const plain = await native.openBlob(blob, { type, id: ref.id, idKey: archive.keys['chunk-id'], dataKey: archive.keys.data, maxPlain: maxPlainOf(archive, type) });
+    const plain = await native.openBlob(blob, { type, id: ref.id, idKey: archive.keys['chunk-id'], dataKey: archive.keys.data, maxPlain: maxPlainOf(archive, type), inPlace: options.inPlace ?? false, checkId: options.checkId ?? true });
     if (plain.length !== ref.plain) throw Object.assign(new Error('length'), { code: 'EFORMAT' });
     return plain;
   } catch (err) {

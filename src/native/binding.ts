@@ -227,7 +227,12 @@ export interface NativeBinding {
   /** A chunk read from `fd` and sealed on a pool thread: `zero` when it reads all zeros (nothing else done). */
   sealChunk(fd: number, offset: number, length: number, options: { type: 7; idKey: Buffer; dataKey: Buffer; level: number; known?: Buffer; disable?: number | undefined }): Promise<{ zero: true; id?: undefined; blob?: undefined } | { zero?: undefined; id: Buffer; blob?: Buffer }>;
   /** A blob opened and checked (tag, codec, bound, id) on a pool thread; else an Error coded EAUTH, EFORMAT or EID. */
-  openBlob(blob: Buffer, options: { type: 7 | 8; id: Buffer; idKey: Buffer; dataKey: Buffer; maxPlain: number; disable?: number }): Promise<Buffer>;
+  /**
+   * `inPlace`: `blob` is decrypted where it lies (given up by the caller); a stored payload
+   * comes back as a view of it. `checkId` false: the content is not hashed to its id again
+   * (the tag binds the id already; native/blob.cc).
+   */
+  openBlob(blob: Buffer, options: { type: 7 | 8; id: Buffer; idKey: Buffer; dataKey: Buffer; maxPlain: number; inPlace?: boolean; checkId?: boolean; disable?: number }): Promise<Buffer>;
   /** A new kernel pipe, [readFd, writeFd], close-on-exec; the caller closes both. */
   pipeSync(): [number, number];
   /** Non-blocking flock(2): true when taken, false when another holder has it. */

@@ -12,6 +12,7 @@ interface Common {
   acceptRollback?: boolean;
   json?: boolean;
   progress?: boolean;
+  checkIds?: boolean;
 }
 
 /**
@@ -47,6 +48,8 @@ function parseCompression(text: string): Compression {
   return { codec: 'zstd', level };
 }
 
+const checkIdsOption = () => new Option('--check-ids', 'also hash every chunk to its id, as verify --data does (each chunk is authenticated either way: its tag binds its id; this costs about a third more CPU)');
+
 const passphraseOption = () => new Option('--passphrase-command <cmd>', 'a command whose output is the passphrase (default: $QVOL_BACKUP_PASSPHRASE_COMMAND, else ask on the terminal)');
 
 export function backupCommand(io: CliIo): Command {
@@ -61,6 +64,7 @@ export function backupCommand(io: CliIo): Command {
     dest,
     passphrase: archivePassphrase(f.passphraseCommand),
     acceptRollback: f.acceptRollback === true,
+    checkIds: f.checkIds === true,
     warn: (m: string) => io.stderr.write(`qvol: warning: ${m}\n`),
     ...(io.signal ? { signal: io.signal } : {}),
   });
@@ -134,7 +138,8 @@ export function backupCommand(io: CliIo): Command {
     .option('--session <id>', 'a session (its id or a prefix); default: the newest backup of each VM')
     .option('-P, --pool <pool>', 'the pool for the restored volumes (default: the pool "default")')
     .option('--rename <old=new...>', 'restore VM old as new', (v: string, acc: string[] = []) => [...acc, v])
-    .option('--verify-only', 'read and check everything the restore would write (every chunk authenticated and hashed), and write nothing')
+    .option('--verify-only', 'read and check everything the restore would write (every chunk authenticated and hashed to its id), and write nothing')
+    .addOption(checkIdsOption())
     .addOption(passphraseOption())
     .option('--accept-rollback', 'accept an archive older than the newest this host has seen')
     .option('--no-progress', 'no progress bar on a terminal')
@@ -207,6 +212,7 @@ export function backupCommand(io: CliIo): Command {
     .option('--session <id>', 'a session (its id or a prefix); default: the newest backup of the VM')
     .addOption(new Option('-f, --format <format>', 'raw: the plain bytes, zeros included on a stream; sparse: an Android sparse image, holes 12 bytes each (what `qvol volume import -f sparse` reads)').choices(['raw', 'sparse']).default('raw'))
     .option('-o, --output <path>', 'where to write (default: standard output)')
+    .addOption(checkIdsOption())
     .addOption(passphraseOption())
     .option('--accept-rollback', 'accept an archive older than the newest this host has seen')
     .action(async (dest: string, ref: string, f: Common & { session?: string; output?: string; format: 'raw' | 'sparse' }) => {

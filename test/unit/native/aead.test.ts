@@ -69,3 +69,34 @@ describe('sealChunk: a chunk read and sealed on a pool thread', () => {
     }
   });
 });
+
+describe('openBlob: in place, and with or without the id hashed again', () => {
+  const keys = { idKey: randomBytes(32), dataKey: randomBytes(32) };
+  const open = (blob: Buffer, id: Buffer, extra: { idKey?: Buffer; inPlace?: boolean; checkId?: boolean }) =>
+    native.openBlob(blob, { type: 7, id, ...keys, maxPlain: 2 ** 20, ...extra });
+
+  it('in place, a stored payload comes back as a view of the blob, a compressed one as new memory', async () => {
+    const random = randomBytes(65536);
+    const stored = await native.sealBlob(random, { type: 7, ...keys, level: 0 });
+    const view = await open(stored.blob!, stored.id, { inPlace: true });
+    expect(view.equals(random)).toBe(true);
+    expect(view.buffer).toBe(stored.blob!.buffer);
+    const text = Buffer.alloc(65536, 'compressible ');
+    const packed = await native.sealBlob(text, { type: 7, ...keys, level: 3 });
+    const copy = Buffer.from(packed.blob!);
+    expect((await open(packed.blob!, packed.id, { inPlace: true })).equals(text)).toBe(true);
+    expect(packed.blob!.equals(copy)).toBe(false); // decrypted where it lay
+    expect((await open(copy, packed.id, {})).equals(text)).toBe(true);
+  });
+
+  it('checkId false skips only the hash: content sealed under an id it does not hash to opens, a changed byte still fails', async () => {
+    const data = randomBytes(4096);
+    const { id, blob } = await native.sealBlob(data, { type: 7, ...keys, level: 3 });
+    const otherIdKey = randomBytes(32); // as if the sealer had hashed with another key
+    await expect(open(Buffer.from(blob!), id, { idKey: otherIdKey })).rejects.toMatchObject({ code: 'EID' });
+    expect((await open(Buffer.from(blob!), id, { idKey: otherIdKey, checkId: false })).equals(data)).toBe(true);
+    const bad = Buffer.from(blob!);
+    bad[bad.length - 20]! ^= 1;
+    await expect(open(bad, id, { checkId: false, inPlace: true })).rejects.toMatchObject({ code: 'EAUTH' });
+  });
+});
