@@ -203,12 +203,6 @@ export class QvolApp {
     return exportVolume(v, options);
   }
 
-  /** Replaces a halted VM's volume data from a path or an fd, and records its new size. */
-  /**
-   * Replaces a halted VM's volume data by what `fill` writes into the import target (a new
-   * image or device of `size` bytes that reads as zeros): committed when `fill` resolves,
-   * discarded otherwise. The backup's restore writes its chunks so.
-   */
   /**
    * Creates a VM as createVm does and fills its volumes (`fill` gets each volume's name and
    * an import target to write, sized `size`; undefined leaves the volume as made). The VM
@@ -230,6 +224,18 @@ export class QvolApp {
     });
   }
 
+  /**
+   * Replaces a halted VM's volume data by what `write` puts into the import target (an
+   * image or device of `size` bytes that reads as zeros), committed only when `write`
+   * resolves, as an import: the former data becomes a revision where the volume keeps them.
+   * A backup's `restore --replace` writes its chunks so.
+   */
+  async replaceVolumeData(vm: string, volume: string, size: number, write: (target: string) => Promise<void>): Promise<void> {
+    const { intoImportTarget } = await import('./transfer.js');
+    await this.volumeOps.importInto(vm, volume, (v) => intoImportTarget(v, size, write));
+  }
+
+  /** Replaces a halted VM's volume data from a path or an fd, and records its new size. */
   async importVolume(vm: string, volume: string, options: ImportOptions): Promise<TransferSummary> {
     const { importVolume } = await import('./transfer.js');
     return this.volumeOps.importInto(vm, volume, (v) => importVolume(v, options));

@@ -12,7 +12,7 @@ import { pruneArchive, type KeepPolicy, type PruneResult } from '../backup/prune
 import { restoreVolume } from '../backup/restore-volume.js';
 import type { RootOptions } from '../backup/roots.js';
 import { listSessions, sendToArchive, type SendResult, type VmToSend } from '../backup/send.js';
-import type { Session, VmEntry } from '../backup/sessions.js';
+import type { Session, VmEntry, VolumeEntry } from '../backup/sessions.js';
 import { DirectoryStore } from '../backup/store.js';
 import { walkTree } from '../backup/tree.js';
 import { QvolError, UsageError } from '../errors/index.js';
@@ -147,12 +147,18 @@ export interface RestoreOptions {
   rename?: Map<string, string> | undefined;
   /** Read and check everything the restore would write, and write nothing. */
   verifyOnly?: boolean | undefined;
+  /**
+   * A VM that exists (halted, of the same class) has its volumes' data replaced, each as an
+   * import: committed whole or not at all, the former data kept as a revision where the
+   * volume keeps them. Its registry entry (template, pools, settings) stays as it is.
+   */
+  replace?: boolean | undefined;
   onProgress?: SendOptionsProgress | undefined;
 }
 
 export interface RestoreResult {
   /** With verifyOnly, `written` counts the bytes read and checked; no VM was made. */
-  vms: Array<{ name: string; from: string; session?: string; volumes: Array<{ name: string; size: number; written: number }> }>;
+  vms: Array<{ name: string; from: string; session?: string; replaced?: boolean; volumes: Array<{ name: string; size: number; written: number }> }>;
   verifyOnly?: boolean;
   seconds: number;
 }
@@ -195,33 +201,51 @@ export async function backupRestore(app: QvolApp, access: ArchiveAccess, options
     }
     return { vms: out, verifyOnly: true, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
   }
+  // Every VM that exists is refused or checked before anything is written.
+  const existing = new Map(app.listVms().map((v) => [v.name, v]));
   for (const vm of order) {
     const name = rename(vm.name);
-    if (app.listVms().some((v) => v.name === name)) {
-      throw new QvolError('VM_EXISTS', `VM ${name} exists already: restore it under another name with --rename ${vm.name}=NEW, or remove it first.`, { path: name });
+    const there = existing.get(name);
+    if (!there) continue;
+    if (!options.replace) {
+      throw new QvolError('VM_EXISTS', `VM ${name} exists already: restore it under another name with --rename ${vm.name}=NEW, replace its data with --replace, or remove it first.`, { path: name });
+    }
+    if (there.class !== vm.class) throw new UsageError(`VM ${name} is of class ${there.class} here and ${vm.class} in the archive: --replace keeps a VM's class; restore it under another name with --rename ${vm.name}=NEW.`);
+    await app.requireHalted(name);
+    for (const entry of vm.volumes) {
+      const v = app.getVolume(name, entry.name);
+      if (!v.saveOnStop) throw new UsageError(`Volume ${entry.name} of VM ${name} does not keep its data (save_on_stop is off), so --replace cannot put the backup's data there.`);
+    }
+  }
+  // Writes each volume's chunks at their offsets into an import target, synced before it is committed.
+  const writeVolume = (vmName: string, entry: VolumeEntry, volumes: RestoreResult['vms'][number]['volumes']) => async (target: string) => {
+    const fh = await open(target, constants.O_WRONLY);
+    try {
+      const written = await restoreVolume(archive, entry, async (offset, data) => { await fh.write(data, 0, data.length, offset); }, {
+        signal: access.signal,
+        checkIds: access.checkIds,
+        ...(options.onProgress ? { onProgress: (d: number, t: number) => options.onProgress!(vmName, entry.name, d, t) } : {}),
+      });
+      await fh.sync();
+      volumes.push({ name: entry.name, size: entry.size, written });
+    } finally {
+      await fh.close();
+    }
+  };
+  for (const vm of order) {
+    const name = rename(vm.name);
+    const volumes: RestoreResult['vms'][number]['volumes'] = [];
+    if (existing.has(name)) {
+      // Volume by volume, each committed whole: killed midway, each volume holds either
+      // its former data or the backup's, and running the restore again finishes it.
+      for (const entry of vm.volumes) await app.replaceVolumeData(name, entry.name, entry.size, writeVolume(name, entry, volumes));
+      out.push({ name, from: vm.name, replaced: true, volumes });
+      continue;
     }
     const template = vm.template === null ? undefined : rename(vm.template);
-    const volumes: RestoreResult['vms'][number]['volumes'] = [];
     await app.restoreVm(name, vm.class as VmClass, { ...(template ? { template } : {}), ...(options.pool ? { pool: options.pool } : {}) }, (volume) => {
       const entry = vm.volumes.find((e) => e.name === volume);
-      if (!entry) return undefined;
-      return {
-        size: entry.size,
-        write: async (target) => {
-          const fh = await open(target, constants.O_WRONLY);
-          try {
-            const written = await restoreVolume(archive, entry, async (offset, data) => { await fh.write(data, 0, data.length, offset); }, {
-              signal: access.signal,
-              checkIds: access.checkIds,
-              ...(options.onProgress ? { onProgress: (d: number, t: number) => options.onProgress!(name, entry.name, d, t) } : {}),
-            });
-            await fh.sync();
-            volumes.push({ name: entry.name, size: entry.size, written });
-          } finally {
-            await fh.close();
-          }
-        },
-      };
+      return entry && { size: entry.size, write: writeVolume(name, entry, volumes) };
     });
     out.push({ name, from: vm.name, volumes });
   }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
+import { sameBytes } from '../helpers/files.js';
 import { scratchDir } from '../helpers/scratch.js';
 
 const MiB = 2 ** 20;
@@ -404,6 +405,55 @@ describe('backup cat, prune, passwd, and crashes', () => {
     const sent = await json<{ vms: Array<{ volumes: Array<{ name: string; new: number }> }> }>(home, 'backup', 'send', dest, 's');
     expect(sent.vms[0]!.volumes.find((v) => v.name === 'private')!.new).toBe(1);
     expect((await json<{ problems: unknown[] }>(home, 'backup', 'verify', dest, '--data')).problems).toEqual([]);
+  });
+
+  it('restore --replace puts the backup into an existing VM, each volume whole even when killed, the former data kept as a revision', async () => {
+    const { home, dest } = await vmAndArchive('replace', '8M', MiB, pattern(2 * MiB, 40));
+    await write(home, 's', 'root', 0, pattern(MiB, 41));
+    await ok(home, 'backup', 'send', dest, 's');
+    const want = { root: await exported(home, 's:root'), private: await exported(home, 's:private') };
+    // The data is in the first 3 MiB; the 10 GiB root is not read whole for each comparison.
+    const same = (a: string, b: string) => statSync(a).size === statSync(b).size && sameBytes(a, b, 4 * MiB);
+    const both = async () => ({ root: await exported(home, 's:root'), private: await exported(home, 's:private') });
+    await write(home, 's', 'root', 0, pattern(MiB, 50));
+    await write(home, 's', 'private', MiB, pattern(MiB, 51));
+    const changed = await both();
+
+    // Refused, naming the way, and nothing written: without --replace, while running, for another class.
+    expect((await run(home, 'backup', 'restore', dest, 's')).err).toMatch(/VM s exists already: .*--replace/);
+    await json(home, 'vm', 'start', 's');
+    expect((await run(home, 'backup', 'restore', dest, 's', '--replace')).err).toMatch(/VM s is running/);
+    await ok(home, 'vm', 'stop', 's');
+    await ok(home, 'vm', 'create', '--class', 'template', 't');
+    expect((await run(home, 'backup', 'restore', dest, 's', '--rename', 's=t', '--replace')).err).toMatch(/class template here and standalone in the archive/);
+    for (const v of ['root', 'private'] as const) expect(same(await exported(home, `s:${v}`), changed[v])).toBe(true);
+
+    // Killed after each durable step: every volume holds its former data or the backup's, never a mix.
+    let completed = false;
+    let kills = 0;
+    for (let step = 1; step <= 30 && !completed; step++) {
+      const before = step === 1 ? changed : await both();
+      const env = { ...process.env, QVOL_HOME: home, QVOL_BACKUP_PASSPHRASE_COMMAND: 'printf %s "correct horse"' };
+      const r = spawnSync(process.execPath, [MAIN, 'backup', 'restore', dest, 's', '--replace'], { env: { ...env, QVOL_CRASH_AFTER_STEP: String(step) }, encoding: 'utf8' });
+      completed = r.status === 0;
+      if (!completed) {
+        expect(r.signal, r.stderr).toBe('SIGKILL');
+        kills++;
+      }
+      for (const v of ['root', 'private'] as const) {
+        const now = await exported(home, `s:${v}`);
+        expect(same(now, want[v]) || (!completed && same(now, before[v])), `${v} after a kill at step ${step}`).toBe(true);
+      }
+    }
+    expect(completed).toBe(true);
+    expect(kills).toBeGreaterThan(2); // killed before, between and after the volumes' commits
+    // The data a replace replaced is a revision: revert brings it back.
+    await write(home, 's', 'private', MiB, pattern(MiB, 60));
+    const mine = await exported(home, 's:private');
+    await ok(home, 'backup', 'restore', dest, 's', '--replace');
+    expect(same(await exported(home, 's:private'), want.private)).toBe(true);
+    await ok(home, 'volume', 'revert', 's:private');
+    expect(same(await exported(home, 's:private'), mine)).toBe(true);
   });
 });
 

@@ -134,17 +134,18 @@ export function backupCommand(io: CliIo): Command {
     });
 
   backup.command('restore').argument('<dest>', 'the archive').argument('[vm...]', 'VMs to restore (default: every VM of the session)')
-    .description('Recreate VMs from the archive, templates first, each volume through its pool\'s import path (holes stay holes). An existing VM is not overwritten; a VM that fails part way is removed again.')
+    .description('Recreate VMs from the archive, templates first, each volume through its pool\'s import path (holes stay holes). An existing VM is not overwritten unless --replace; a VM that fails part way is removed again.')
     .option('--session <id>', 'a session (its id or a prefix); default: the newest backup of each VM')
     .option('-P, --pool <pool>', 'the pool for the restored volumes (default: the pool "default")')
     .option('--rename <old=new...>', 'restore VM old as new', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--replace', 'a VM that exists (halted, same class) gets the backup\'s data in its volumes, each committed whole as an import, its former data kept as a revision where the volume keeps them; its settings, template and pools stay')
     .option('--verify-only', 'read and check everything the restore would write (every chunk authenticated and hashed to its id), and write nothing')
     .addOption(checkIdsOption())
     .addOption(passphraseOption())
     .option('--accept-rollback', 'accept an archive older than the newest this host has seen')
     .option('--no-progress', 'no progress bar on a terminal')
     .option('--json', 'print the result as JSON')
-    .action(async (dest: string, vms: string[], f: Common & { session?: string; pool?: string; rename?: string[]; verifyOnly?: boolean }) => {
+    .action(async (dest: string, vms: string[], f: Common & { session?: string; pool?: string; rename?: string[]; verifyOnly?: boolean; replace?: boolean }) => {
       const rename = new Map<string, string>();
       for (const r of f.rename ?? []) {
         const [from, to] = r.split('=');
@@ -154,7 +155,7 @@ export function backupCommand(io: CliIo): Command {
       const bar = progressBar(io, 'restore', f.progress !== false && !f.json);
       const started = Date.now();
       const r = await openApp(io, async (app) => (await import('../../app/backup.js')).backupRestore(app, access(dest, f), {
-        vms, session: f.session, pool: f.pool, rename, verifyOnly: f.verifyOnly === true,
+        vms, session: f.session, pool: f.pool, rename, verifyOnly: f.verifyOnly === true, replace: f.replace === true,
         onProgress: (_vm, _vol, done, total) => {
           const rate = done / Math.max(0.001, (Date.now() - started) / 1000);
           bar.update({ done, total, rate, etaSeconds: rate > 0 ? (total - done) / rate : undefined });
@@ -163,7 +164,7 @@ export function backupCommand(io: CliIo): Command {
       if (f.json) printJson(io, r);
       else {
         const done = r.verifyOnly ? 'checked, nothing written' : 'restored';
-        for (const vm of r.vms) io.stdout.write(`VM ${vm.name} ${done}${vm.from !== vm.name ? ` (from ${vm.from})` : ''}: ${vm.volumes.map((v) => `${v.name} ${formatBytes(v.size)} (${formatBytes(v.written)} of data)`).join(', ')}\n`);
+        for (const vm of r.vms) io.stdout.write(`VM ${vm.name} ${vm.replaced ? 'replaced' : done}${vm.from !== vm.name ? ` (from ${vm.from})` : ''}: ${vm.volumes.map((v) => `${v.name} ${formatBytes(v.size)} (${formatBytes(v.written)} of data)`).join(', ')}\n`);
         io.stdout.write(`${r.verifyOnly ? 'checked' : 'restored'} ${r.vms.length} VM${r.vms.length === 1 ? '' : 's'} in ${r.seconds.toFixed(2)} s\n`);
       }
     });
