@@ -30,6 +30,7 @@
             "native/sys/open_beneath.cc",
             "native/sys/sparse_format.cc",
             "native/sys/sparse_plan.cc",
+            "native/sys/sorted_refs.cc",
             "native/sys/sparse_writer.cc",
             "native/sys/stream_export.cc",
             "native/sys/stream_import.cc",

@@ -8,6 +8,8 @@
 //     data header || id, payload zstd at `level` when that is smaller (level 0: stored).
 //   sealChunk(fd, offset, length, {...as sealBlob}) -> {zero: true} | {id, blob?}: the chunk
 //     read (pread) and checked for zeros on the pool thread too.
+//   Both take `knownFile: {fd, fanout, base}` too: an index file searched with pread
+//   (native/sys/sorted_refs.h) besides or instead of the `known` buffer.
 //   openBlob(blob, {type, id, idKey, dataKey, maxPlain, inPlace?}) -> data, after the tag, the
 //     codec, the size bound and the id are checked; else an Error coded EAUTH, EFORMAT or EID.
 //     inPlace: `blob` is decrypted where it lies (the caller gives it up), and a stored
@@ -28,6 +30,7 @@
 #include "common.h"
 #include "sys/aead.h"
 #include "sys/errors.h"
+#include "sys/sorted_refs.h"
 #include "sys/zero.h"
 
 namespace qvol {
@@ -67,6 +70,19 @@ Napi::Buffer<uint8_t> BufferProp(Napi::Object o, const char* name, size_t exact 
   if (exact != 0 && b.Length() != exact)
     throw Napi::RangeError::New(o.Env(), std::string("Wrong length for ") + name);
   return b;
+}
+
+// {fd, fanout, base}: an index file (native/sys/sorted_refs.h); `fanout` stays referenced by
+// the caller's worker while in use.
+sys::SortedRefsFile KnownFileProp(Napi::Value v, Napi::ObjectReference& keep) {
+  Napi::Object o = v.As<Napi::Object>();
+  sys::SortedRefsFile f;
+  f.fd = static_cast<int>(U64Property(o, "fd", 0));
+  f.base = U64Property(o, "base", 0);
+  auto fanout = BufferProp(o, "fanout", sys::kFanout * 4);
+  keep = Napi::Persistent(fanout.As<Napi::Object>());
+  f.fanout = reinterpret_cast<const uint32_t*>(fanout.Data());
+  return f;
 }
 
 uint8_t TypeProp(Napi::Object o) {
@@ -131,6 +147,8 @@ class SealWorker : public BlobWorker {
       known_ = k.Data();
       known_count_ = k.Length() / kRef;
     }
+    if (opts.Get("knownFile").IsObject())
+      known_file_ = KnownFileProp(opts.Get("knownFile"), fanout_ref_);
   }
   ~SealWorker() override {
     sodium_memzero(id_key_, kKey);
@@ -169,6 +187,16 @@ class SealWorker : public BlobWorker {
           lo = mid + 1;
         else
           hi = mid;
+      }
+    }
+    if (known_file_.fd >= 0) {
+      uint8_t ref[kRef];
+      uint64_t at;
+      int found = sys::sorted_refs_find(known_file_, id_, ref, &at);
+      if (found < 0) return Refuse("EIO", "the local index could not be read");
+      if (found == 1) {
+        known_hit_ = true;
+        return;
       }
     }
     std::vector<uint8_t> plain;
@@ -211,7 +239,7 @@ class SealWorker : public BlobWorker {
   }
 
  private:
-  Napi::ObjectReference data_ref_, known_ref_;
+  Napi::ObjectReference data_ref_, known_ref_, fanout_ref_;
   const uint8_t* data_ = nullptr;
   size_t len_ = 0;
   int fd_ = -1;
@@ -224,6 +252,7 @@ class SealWorker : public BlobWorker {
   uint8_t id_key_[kKey], data_key_[kKey], id_[kId] = {};
   const uint8_t* known_ = nullptr;
   size_t known_count_ = 0;
+  sys::SortedRefsFile known_file_;
   bool known_hit_ = false;
   std::vector<uint8_t> blob_;
 };
@@ -367,6 +396,26 @@ Napi::Value SortRefsSync(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(end - first));
 }
 
+// findRefSync({fd, fanout, base}, id) -> {ref: the 64-byte reference, at: its position}, or
+// undefined: a lookup in an index file on the main thread (one pread of page-cached bytes).
+Napi::Value FindRefSync(const Napi::CallbackInfo& info) {
+  if (!info[0].IsObject() || !info[1].IsBuffer())
+    throw Napi::TypeError::New(info.Env(), "Expected ({fd, fanout, base}, id)");
+  Napi::ObjectReference keep;
+  sys::SortedRefsFile file = KnownFileProp(info[0], keep);
+  auto id = info[1].As<Napi::Buffer<uint8_t>>();
+  if (id.Length() != kId) throw Napi::RangeError::New(info.Env(), "Expected a 32-byte id");
+  uint8_t ref[kRef];
+  uint64_t at = 0;
+  int found = sys::sorted_refs_find(file, id.Data(), ref, &at);
+  if (found < 0) throw MakeSystemError(info.Env(), found, "pread", "local index");
+  if (found == 0) return info.Env().Undefined();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("ref", Napi::Buffer<uint8_t>::Copy(info.Env(), ref, kRef));
+  o.Set("at", Napi::Number::New(info.Env(), static_cast<double>(at)));
+  return o;
+}
+
 Napi::Value OpenBlob(const Napi::CallbackInfo& info) {
   if (!info[0].IsBuffer() || !info[1].IsObject())
     throw Napi::TypeError::New(info.Env(), "Expected (Buffer, options)");
@@ -382,6 +431,7 @@ void InitBlob(Napi::Env env, Napi::Object exports) {
   exports.Set("sealChunk", Napi::Function::New(env, SealChunk, "sealChunk"));
   exports.Set("sortRefsSync", Napi::Function::New(env, SortRefsSync, "sortRefsSync"));
   exports.Set("openBlob", Napi::Function::New(env, OpenBlob, "openBlob"));
+  exports.Set("findRefSync", Napi::Function::New(env, FindRefSync, "findRefSync"));
 }
 
 }  // namespace qvol

@@ -9,12 +9,15 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { changePassphrase, initArchive, openArchive, unlockMaster, type Archive, type ArchivePassphrase, type Compression } from '../backup/archive.js';
 import { pruneArchive, type KeepPolicy, type PruneResult } from '../backup/prune.js';
+import { closePlaces } from '../backup/places.js';
+import { repairIndex, type RepairResult } from '../backup/repair-index.js';
 import { restoreVolume } from '../backup/restore-volume.js';
 import type { RootOptions } from '../backup/roots.js';
 import { listSessions, sendToArchive, type SendResult, type VmToSend } from '../backup/send.js';
 import type { Session, VmEntry, VolumeEntry } from '../backup/sessions.js';
 import { DirectoryStore } from '../backup/store.js';
 import { walkTree } from '../backup/tree.js';
+import { verifyArchive, type VerifyResult } from '../backup/verify.js';
 import { QvolError, UsageError } from '../errors/index.js';
 import { openSource } from '../io/copy-target.js';
 import type { QvolApp } from './app.js';
@@ -62,6 +65,16 @@ async function openFor(access: ArchiveAccess): Promise<Archive> {
   const archive = await openArchive(new DirectoryStore(access.dest), access.passphrase);
   if (!archive.config.encrypted) access.warn?.(`the archive in ${access.dest} is not encrypted: anyone who can read it can read the VMs' data and names.`);
   return archive;
+}
+
+/** Runs `fn` on the archive, then closes the index file that finding moved blobs may have opened. */
+async function withArchive<T>(access: ArchiveAccess, fn: (archive: Archive) => Promise<T>): Promise<T> {
+  const archive = await openFor(access);
+  try {
+    return await fn(archive);
+  } finally {
+    await closePlaces(archive);
+  }
 }
 
 /** Sends the named VMs (all when `vms` is empty and `all`) as one session. */
@@ -168,9 +181,12 @@ export interface RestoreResult {
  * the registry, then each volume filled through its pool's import path. A VM that fails
  * part way is removed again: no half VM is left.
  */
-export async function backupRestore(app: QvolApp, access: ArchiveAccess, options: RestoreOptions): Promise<RestoreResult> {
+export function backupRestore(app: QvolApp, access: ArchiveAccess, options: RestoreOptions): Promise<RestoreResult> {
+  return withArchive(access, (archive) => restoreFrom(app, archive, access, options));
+}
+
+async function restoreFrom(app: QvolApp, archive: Archive, access: ArchiveAccess, options: RestoreOptions): Promise<RestoreResult> {
   const started = process.hrtime.bigint();
-  const archive = await openFor(access);
   const sessions = (await listSessions(archive, rootOptions(app, access))).map((s) => s.session);
   const chosen = pick(sessions, options.vms, options.session);
   const rename = (n: string) => options.rename?.get(n) ?? n;
@@ -257,7 +273,22 @@ export async function backupPrune(app: QvolApp, access: ArchiveAccess, policy: K
   if (!policy.last && !policy.daily && !policy.weekly && !policy.monthly) {
     throw new UsageError('Say what to keep: --keep-last N, --keep-daily N, --keep-weekly N or --keep-monthly N (prune never removes everything).');
   }
-  return pruneArchive(await openFor(access), policy, { ...rootOptions(app, access), dryRun });
+  return withArchive(access, (archive) => pruneArchive(archive, policy, { ...rootOptions(app, access), dryRun }));
+}
+
+/**
+ * Checks everything the archive's current root reaches (`backup verify`), every chunk too
+ * with `data`; with `repairIndex` the index is first rebuilt from the packs' own headers.
+ */
+export function backupVerify(app: QvolApp, access: ArchiveAccess, options: { data: boolean; repairIndex: boolean; onRepaired?: (repair: RepairResult) => void }): Promise<VerifyResult & { repair?: RepairResult }> {
+  return withArchive(access, async (archive) => {
+    let repair: RepairResult | undefined;
+    if (options.repairIndex) {
+      repair = await repairIndex(archive, rootOptions(app, access));
+      options.onRepaired?.(repair);
+    }
+    return { ...(repair ? { repair } : {}), ...(await verifyArchive(archive, { ...rootOptions(app, access), data: options.data })) };
+  });
 }
 
 /** Wraps the master key under a new passphrase (`backup passwd`); the data stays as it is. */
@@ -284,17 +315,18 @@ export interface CatPlan {
  * With `plan`, the volume's pages are walked first and `plan` told which chunks hold data,
  * for an output format that states its layout up front (an Android sparse image).
  */
-export async function backupCat(app: QvolApp, access: ArchiveAccess, vm: string, volume: string, session: string | undefined, write: (offset: number, data: Buffer, size: number) => Promise<void>, options: { inOrder: boolean; plan?: (plan: CatPlan) => Promise<void> }): Promise<{ size: number; written: number }> {
-  const archive = await openFor(access);
-  const sessions = (await listSessions(archive, rootOptions(app, access))).map((s) => s.session);
-  const entry = pick(sessions, [vm], session).get(vm)!.volumes.find((v) => v.name === volume);
-  if (!entry) throw new UsageError(`The backup of ${vm} has no volume ${volume}: see \`qvol backup ls\`.`);
-  if (options.plan) {
-    const dataChunks: number[] = [];
-    await walkTree(archive, entry.tree, Math.ceil(entry.size / archive.config.chunkSize), async (index) => { dataChunks.push(index); });
-    await options.plan({ size: entry.size, chunkSize: archive.config.chunkSize, dataChunks });
-  }
-  // A stream takes the chunks in order (read ahead in parallel); a file, as they come.
-  const written = await restoreVolume(archive, entry, (offset, data) => write(offset, data, entry.size), { signal: access.signal, ordered: options.inOrder, checkIds: access.checkIds });
-  return { size: entry.size, written };
+export function backupCat(app: QvolApp, access: ArchiveAccess, vm: string, volume: string, session: string | undefined, write: (offset: number, data: Buffer, size: number) => Promise<void>, options: { inOrder: boolean; plan?: (plan: CatPlan) => Promise<void> }): Promise<{ size: number; written: number }> {
+  return withArchive(access, async (archive) => {
+    const sessions = (await listSessions(archive, rootOptions(app, access))).map((s) => s.session);
+    const entry = pick(sessions, [vm], session).get(vm)!.volumes.find((v) => v.name === volume);
+    if (!entry) throw new UsageError(`The backup of ${vm} has no volume ${volume}: see \`qvol backup ls\`.`);
+    if (options.plan) {
+      const dataChunks: number[] = [];
+      await walkTree(archive, entry.tree, Math.ceil(entry.size / archive.config.chunkSize), async (index) => { dataChunks.push(index); });
+      await options.plan({ size: entry.size, chunkSize: archive.config.chunkSize, dataChunks });
+    }
+    // A stream takes the chunks in order (read ahead in parallel); a file, as they come.
+    const written = await restoreVolume(archive, entry, (offset, data) => write(offset, data, entry.size), { signal: access.signal, ordered: options.inOrder, checkIds: access.checkIds });
+    return { size: entry.size, written };
+  });
 }

@@ -1,10 +1,10 @@
 /**
- * Where the archive's blobs are, by id, held as packed 64-byte references (the index
- * objects' own layout, docs/archive-format.md §6) rather than an object per blob: 64 bytes
- * a blob, so an archive of ten million chunks is 640 MB on disk and its index a fraction of
- * that in memory, sorted natively and searched by bisection.
+ * References held packed, 64 bytes each (the index objects' own layout,
+ * docs/archive-format.md §6), rather than an object per blob, sorted natively and searched
+ * by bisection; and the set of blobs a send may reuse.
  */
 import { native } from '../native/binding.js';
+import type { LocalIndex } from './local-index.js';
 import { ID_BYTES, REF_BYTES, decodeRef, encodeRef, type BlobRef } from './refs.js';
 
 /** A growing list of references, in the order added. */
@@ -44,31 +44,40 @@ export class RefList {
   }
 }
 
-/** The blobs an archive holds (sorted references) and those this operation added. */
+/**
+ * The blobs a send may reuse: the archive's index (a local file, src/backup/local-index.ts),
+ * `extra` references held in memory (sorted by id, one per id: an interrupted send's packs
+ * this send adopts), and the blobs this send stored.
+ */
 export class BlobIndex {
   private readonly fresh = new Map<string, BlobRef>();
 
-  /** `known`: references sorted by id, one per id, as the native sealer searches them too. */
-  constructor(readonly known: Buffer) {}
+  constructor(readonly local: LocalIndex, readonly extra: Buffer = Buffer.alloc(0)) {}
 
-  get size(): number {
-    return this.known.length / REF_BYTES + this.fresh.size;
+  /** What the native sealer takes to skip blobs the archive holds: `known` and `knownFile`. */
+  get sealing(): { known: Buffer; knownFile: LocalIndex['file'] } {
+    return { known: this.extra, knownFile: this.local.file };
   }
 
   lookup(id: Buffer): BlobRef | undefined {
-    let lo = 0;
-    let hi = this.known.length / REF_BYTES;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const c = this.known.compare(id, 0, ID_BYTES, mid * REF_BYTES, mid * REF_BYTES + ID_BYTES);
-      if (c === 0) return decodeRef(this.known, mid * REF_BYTES, () => {});
-      if (c < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return this.fresh.get(id.toString('hex'));
+    return this.local.lookup(id) ?? findSorted(this.extra, id) ?? this.fresh.get(id.toString('hex'));
   }
 
   remember(ref: BlobRef): void {
     this.fresh.set(ref.id.toString('hex'), ref);
   }
+}
+
+/** The reference of `id` in packed references sorted by id, by bisection. */
+export function findSorted(sorted: Buffer, id: Buffer): BlobRef | undefined {
+  let lo = 0;
+  let hi = sorted.length / REF_BYTES;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = sorted.compare(id, 0, ID_BYTES, mid * REF_BYTES, mid * REF_BYTES + ID_BYTES);
+    if (c === 0) return decodeRef(sorted, mid * REF_BYTES, () => {});
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return undefined;
 }

@@ -6,8 +6,8 @@
 import { ArchiveError } from '../errors/index.js';
 import { native } from '../native/binding.js';
 import type { Archive } from './archive.js';
-import { BlobIndex, RefList } from './blob-index.js';
 import { BOUNDS, objectHash, openMetadata, sealMetadata } from './envelope.js';
+import { RefList } from './blob-index.js';
 import { REF_BYTES } from './refs.js';
 import type { NamedHash } from './roots.js';
 
@@ -30,19 +30,44 @@ export async function writeIndex(archive: Archive, sorted: Buffer): Promise<Name
   return out;
 }
 
-/** The blobs the named index objects list, each object checked against its hash and bounds. */
-export async function readIndexes(archive: Archive, indexes: NamedHash[]): Promise<BlobIndex> {
-  const all = new RefList();
-  for (const { name, hash } of indexes) {
-    const bytes = await archive.store.get(name, BOUNDS.index.stored);
-    if (!bytes) throw new ArchiveError('ARCHIVE_CORRUPT', `Index object ${name} is missing: run \`qvol backup verify --repair-index\`.`, { path: name });
-    if (objectHash(bytes) !== hash) throw new ArchiveError('ARCHIVE_CORRUPT', `Index object ${name} is not the one its root names: it was replaced.`, { path: name });
-    const body = openMetadata('index', name, bytes, archive.keys.meta);
-    const count = body.length >= 4 ? body.readUInt32LE(0) : -1;
-    if (count < 0 || body.length !== 4 + count * REF_BYTES) throw new ArchiveError('ARCHIVE_CORRUPT', `Index object ${name} is malformed.`, { path: name });
-    // Authenticated, so written by a holder of the key; each reference is still checked
-    // where it is used (a page's entries, a blob's lengths) before anything is read by it.
-    all.pushEncoded(body.subarray(4));
+/**
+ * Index objects written as references stream in, in id order: each object is written once
+ * it holds REFS_PER_OBJECT, so a prune never holds more than one object's worth.
+ */
+export class IndexWriter {
+  private refs = new RefList();
+  private readonly written: NamedHash[] = [];
+
+  constructor(private readonly archive: Archive) {}
+
+  /** The reference at `at` of `from`; references must come in id order. */
+  async push(from: Buffer, at: number): Promise<void> {
+    this.refs.pushEncoded(from.subarray(at, at + REF_BYTES));
+    if (this.refs.count === REFS_PER_OBJECT) await this.flush();
   }
-  return new BlobIndex(all.sorted());
+
+  private async flush(): Promise<void> {
+    if (this.refs.count === 0) return;
+    this.written.push(...(await writeIndex(this.archive, this.refs.sorted())));
+    this.refs = new RefList();
+  }
+
+  /** Writes what is left; the objects written, in order. */
+  async finish(): Promise<NamedHash[]> {
+    await this.flush();
+    return this.written;
+  }
+}
+
+/** The references one index object lists (sorted by id), the object checked against its hash and bounds. */
+export async function readIndexObject(archive: Archive, { name, hash }: NamedHash): Promise<Buffer> {
+  const bytes = await archive.store.get(name, BOUNDS.index.stored);
+  if (!bytes) throw new ArchiveError('ARCHIVE_CORRUPT', `Index object ${name} is missing: run \`qvol backup verify --repair-index\`.`, { path: name });
+  if (objectHash(bytes) !== hash) throw new ArchiveError('ARCHIVE_CORRUPT', `Index object ${name} is not the one its root names: it was replaced.`, { path: name });
+  const body = openMetadata('index', name, bytes, archive.keys.meta);
+  const count = body.length >= 4 ? body.readUInt32LE(0) : -1;
+  if (count < 0 || body.length !== 4 + count * REF_BYTES) throw new ArchiveError('ARCHIVE_CORRUPT', `Index object ${name} is malformed.`, { path: name });
+  // Authenticated, so written by a holder of the key; each reference is still checked
+  // where it is used (a page's entries, a blob's lengths) before anything is read by it.
+  return body.subarray(4);
 }

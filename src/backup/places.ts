@@ -8,26 +8,33 @@
  */
 import { ArchiveError } from '../errors/index.js';
 import type { Archive } from './archive.js';
-import type { BlobIndex } from './blob-index.js';
-import { readIndexes } from './index-objects.js';
+import { LocalIndex } from './local-index.js';
 import { packName, type BlobRef } from './refs.js';
 import type { NamedHash } from './roots.js';
 
-const rootIndexes = new WeakMap<Archive, NamedHash[]>();
-const loaded = new WeakMap<Archive, Promise<BlobIndex>>();
+const rootIndexes = new WeakMap<Archive, { indexes: NamedHash[]; cacheDir: string }>();
+const loaded = new WeakMap<Archive, Promise<LocalIndex>>();
 
 /** Called for each root read: its index is the one that gives moved blobs' places. */
-export function noteRootIndexes(archive: Archive, indexes: NamedHash[]): void {
-  if (rootIndexes.get(archive) === indexes) return;
-  rootIndexes.set(archive, indexes);
-  loaded.delete(archive);
+export function noteRootIndexes(archive: Archive, indexes: NamedHash[], cacheDir: string): void {
+  if (rootIndexes.get(archive)?.indexes === indexes) return;
+  rootIndexes.set(archive, { indexes, cacheDir });
+  void closePlaces(archive);
 }
 
-/** The current root's index, read once per root and only when a moved blob is met. */
-function currentIndex(archive: Archive): Promise<BlobIndex> {
+/** Closes the index file a moved blob's lookup opened, if one did. */
+export async function closePlaces(archive: Archive): Promise<void> {
+  const index = loaded.get(archive);
+  loaded.delete(archive);
+  await (await index?.catch(() => undefined))?.close();
+}
+
+/** The current root's index (the local file, brought up to date), opened once per root and only when a moved blob is met. */
+function currentIndex(archive: Archive): Promise<LocalIndex> {
   let index = loaded.get(archive);
   if (!index) {
-    index = readIndexes(archive, rootIndexes.get(archive) ?? []);
+    const root = rootIndexes.get(archive);
+    index = root ? LocalIndex.sync(archive, root.indexes, root.cacheDir) : Promise.resolve(LocalIndex.empty());
     loaded.set(archive, index);
   }
   return index;

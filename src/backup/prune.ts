@@ -9,12 +9,12 @@
  */
 import type { Archive } from './archive.js';
 import { RefList } from './blob-index.js';
-import { writeIndex } from './index-objects.js';
+import { IndexWriter } from './index-objects.js';
+import { LocalIndex } from './local-index.js';
 import { lockArchive } from './lock.js';
 import { ArchiveError } from '../errors/index.js';
 import { PackWriter } from './pack-writer.js';
-import { placeOf } from './places.js';
-import { REF_BYTES, decodeRef, packName, type BlobRef } from './refs.js';
+import { ID_BYTES, REF_BYTES, decodeRef, packName, type BlobRef } from './refs.js';
 import { currentRoot, writeRoot, type NamedHash, type RootOptions } from './roots.js';
 import { readSession, type Session } from './sessions.js';
 import { checkRef, openStoredBlob, walkTree } from './tree.js';
@@ -41,35 +41,56 @@ export interface PruneResult {
 /** A pack whose live blobs fill less than this share of it is repacked. */
 const REPACK_BELOW = 0.5;
 
-/**
- * Copies the live blobs of `sparse` packs into new packs, each authenticated on the way
- * (nothing damaged is carried over unnoticed), and returns the live references with their
- * new places, sorted by id. Sessions keep their references: the index gives the new place.
- */
-async function repack(archive: Archive, liveRefs: Buffer, sparse: Set<string>): Promise<Buffer> {
-  const writer = new PackWriter(archive);
-  const staying = new RefList();
-  try {
-    for (let at = 0; at < liveRefs.length; at += REF_BYTES) {
-      const ref = decodeRef(liveRefs, at, () => {})!;
-      const pack = packName(ref.pack);
-      if (!sparse.has(pack)) {
-        staying.push(ref);
-        continue;
-      }
-      const blob = await archive.store.read(pack, ref.offset, ref.stored);
-      const type = blob[5];
-      if (type !== 7 && type !== 8) throw new ArchiveError('ARCHIVE_CORRUPT', `The blob at byte ${ref.offset} of ${pack} is not a chunk or a page.`, { path: pack });
-      checkRef(archive, ref, type);
-      await openStoredBlob(archive, ref, type, blob); // checked, not carried over damaged
-      await writer.add(type, ref.id, blob, ref.plain);
+/** Calls `each(block, at)` for every live reference of `local` (its bit set in `live`), in id order. */
+async function forEachLive(local: LocalIndex, live: Uint8Array, each: (block: Buffer, at: number) => Promise<void> | void): Promise<void> {
+  let i = 0;
+  for await (const block of local.blocks()) {
+    for (let at = 0; at < block.length; at += REF_BYTES, i++) {
+      if (live[i >> 3]! & (1 << (i & 7))) await each(block, at);
     }
-    await writer.finish();
-  } finally {
-    await writer.settle();
   }
-  staying.pushEncoded(writer.written.sorted());
-  return staying.sorted();
+}
+
+/**
+ * Writes the index of the live blobs, copying those of `sparse` packs into new packs on the
+ * way, each authenticated and hashed (nothing damaged is carried over unnoticed). Sessions
+ * keep their references: the index gives a moved blob's new place.
+ */
+async function writeLiveIndex(archive: Archive, local: LocalIndex, live: Uint8Array, sparse: Set<string>): Promise<NamedHash[]> {
+  const moved = new RefList();
+  if (sparse.size > 0) {
+    const writer = new PackWriter(archive);
+    try {
+      await forEachLive(local, live, async (block, at) => {
+        const ref = decodeRef(block, at, () => {})!;
+        const pack = packName(ref.pack);
+        if (!sparse.has(pack)) return;
+        const blob = await archive.store.read(pack, ref.offset, ref.stored);
+        const type = blob[5];
+        if (type !== 7 && type !== 8) throw new ArchiveError('ARCHIVE_CORRUPT', `The blob at byte ${ref.offset} of ${pack} is not a chunk or a page.`, { path: pack });
+        checkRef(archive, ref, type);
+        await openStoredBlob(archive, ref, type, blob); // checked, not carried over damaged
+        await writer.add(type, ref.id, blob, ref.plain);
+      });
+      await writer.finish();
+    } finally {
+      await writer.settle();
+    }
+    moved.pushEncoded(writer.written.sorted());
+  }
+  // The blobs staying where they are and the moved ones, merged in id order.
+  const movedRefs = moved.sorted();
+  let m = 0;
+  const out = new IndexWriter(archive);
+  await forEachLive(local, live, async (block, at) => {
+    while (m < movedRefs.length && movedRefs.compare(block, at, at + ID_BYTES, m, m + ID_BYTES) < 0) {
+      await out.push(movedRefs, m);
+      m += REF_BYTES;
+    }
+    if (!sparse.has(packName(block.subarray(at + 32, at + 48)))) await out.push(block, at);
+  });
+  for (; m < movedRefs.length; m += REF_BYTES) await out.push(movedRefs, m);
+  return out.finish();
 }
 
 /** The sessions a policy keeps, per VM: the newest `last`, and the newest of each of the last `daily` days, ... */
@@ -101,6 +122,7 @@ export function sessionsToKeep(sessions: Array<{ ref: NamedHash; session: Sessio
 
 export async function pruneArchive(archive: Archive, policy: KeepPolicy, options: RootOptions & { dryRun?: boolean }): Promise<PruneResult> {
   const lock = await lockArchive(archive.store, 'backup prune');
+  let local: LocalIndex | undefined;
   try {
     const current = await currentRoot(archive, options);
     const sessions = [];
@@ -108,47 +130,53 @@ export async function pruneArchive(archive: Archive, policy: KeepPolicy, options
     const keep = sessionsToKeep(sessions, policy);
     const kept = sessions.filter((s) => keep.has(s.ref.name));
     const removed = sessions.filter((s) => !keep.has(s.ref.name)).map((s) => s.ref.name);
-    // Every blob a kept session reaches, as packed references (64 bytes each), at its place
-    // now (a reference into a pack an earlier prune repacked resolves through the index).
-    // A page seen once is not walked again: sessions share most of their pages.
+    // Every blob a kept session reaches, marked in a bitmap over the index (one bit a
+    // blob), at the place the index gives (a reference into a pack an earlier prune
+    // repacked is found there too). A page seen once is not walked again: sessions share
+    // most of their pages.
+    local = await LocalIndex.sync(archive, current.root.indexes, options.cacheDir);
+    const index = local;
     const present = new Set(await archive.store.list('packs/'));
-    const exists = (name: string) => present.has(name);
-    const live = new RefList();
+    const live = new Uint8Array(Math.ceil(index.count / 8));
+    const mark = (ref: BlobRef) => {
+      const found = index.find(ref.id);
+      // Pruning by an index that lacks a live blob, or places it in a pack that is gone
+      // while the session's own reference is good, would delete what a kept session uses.
+      if (!found || (!present.has(packName(found.ref.pack)) && present.has(packName(ref.pack)))) throw new ArchiveError('ARCHIVE_CORRUPT', `Blob ${ref.id.toString('hex').slice(0, 16)}…, which a kept session uses, is in none of the archive's index objects, or only in a pack that is gone: run \`qvol backup verify --repair-index\` before pruning.`, { path: packName(ref.pack) });
+      live[found.at >> 3]! |= 1 << (found.at & 7);
+    };
     const seenPages = new Set<string>();
-    const note = async (ref: BlobRef) => { live.push(await placeOf(archive, ref, exists)); };
     for (const { session } of kept) {
       for (const vm of session.vms) {
         for (const v of vm.volumes) {
-          await walkTree(archive, v.tree, Math.ceil(v.size / archive.config.chunkSize), (_i, ref) => note(ref), async (ref) => {
+          await walkTree(archive, v.tree, Math.ceil(v.size / archive.config.chunkSize), async (_i, ref) => { mark(ref); }, (ref) => {
             const id = ref.id.toString('hex');
             if (seenPages.has(id)) return false;
             seenPages.add(id);
-            await note(ref);
+            mark(ref);
             return true;
           });
         }
       }
     }
-    const liveRefs = live.sorted();
     const liveBytes = new Map<string, number>();
-    for (let at = 0; at < liveRefs.length; at += REF_BYTES) {
-      const pack = packName(liveRefs.subarray(at + 32, at + 48));
-      liveBytes.set(pack, (liveBytes.get(pack) ?? 0) + liveRefs.readUInt32LE(at + 56));
-    }
+    await forEachLive(index, live, (block, at) => {
+      const pack = packName(block.subarray(at + 32, at + 48));
+      liveBytes.set(pack, (liveBytes.get(pack) ?? 0) + block.readUInt32LE(at + 56));
+    });
     const sizes = new Map<string, number>();
     for (const p of present) sizes.set(p, (await archive.store.size(p)) ?? 0);
     const dead = [...present].filter((p) => !liveBytes.has(p));
     // Packs mostly garbage: their live blobs move to new packs, and the packs go.
-    const sparse = [...liveBytes].filter(([pack, bytes]) => bytes < sizes.get(pack)! * REPACK_BELOW).map(([pack]) => pack);
+    const sparse = [...liveBytes].filter(([pack, bytes]) => present.has(pack) && bytes < sizes.get(pack)! * REPACK_BELOW).map(([pack]) => pack);
     let bytesFreed = 0;
     for (const p of [...dead, ...sparse]) bytesFreed += sizes.get(p)!;
     const movedBytes = sparse.reduce((n, p) => n + liveBytes.get(p)!, 0);
     bytesFreed -= movedBytes;
     const result = { sessionsKept: kept.length, sessionsRemoved: removed, packsRemoved: dead.length + sparse.length, packsRepacked: sparse.length, bytesMoved: movedBytes, bytesFreed };
     if (options.dryRun) return { ...result, dryRun: true };
-    const indexed = sparse.length === 0 ? liveRefs : await repack(archive, liveRefs, new Set(sparse));
+    const indexes = await writeLiveIndex(archive, index, live, new Set(sparse));
     // The new root first (it names only what stays), then the objects nothing names.
-    const indexes = await writeIndex(archive, indexed);
     const next = await writeRoot(archive, current, { sessions: kept.map((s) => s.ref), indexes }, options);
     for (const name of removed) await archive.store.delete(name);
     for (const old of current.root.indexes) await archive.store.delete(old.name);
@@ -162,6 +190,7 @@ export async function pruneArchive(archive: Archive, policy: KeepPolicy, options
     await archive.store.clean?.();
     return { ...result, dryRun: false };
   } finally {
+    await local?.close();
     await lock.release();
   }
 }

@@ -7,20 +7,27 @@
  */
 import { ArchiveError } from '../errors/index.js';
 import type { Archive } from './archive.js';
-import { RefList, type BlobIndex } from './blob-index.js';
+import { RefList } from './blob-index.js';
+import type { LocalIndex } from './local-index.js';
 import { writeIndex } from './index-objects.js';
 import { lockArchive } from './lock.js';
 import { readPackHeader } from './pack-writer.js';
-import { REF_BYTES, packName } from './refs.js';
+import { REF_BYTES } from './refs.js';
 import { currentRoot, writeRoot, type RootOptions } from './roots.js';
 import { checkRef, readBlob } from './tree.js';
 
 /** The packs of the archive that no reference in `index` is in. */
-export async function packsOutside(archive: Archive, index: BlobIndex): Promise<string[]> {
+export async function packsOutside(archive: Archive, index: LocalIndex): Promise<string[]> {
+  // Packs by their 16-byte ids as hex, gathered a block of references at a time.
   const indexed = new Set<string>();
-  const known = index.known;
-  for (let at = 0; at < known.length; at += REF_BYTES) indexed.add(packName(known.subarray(at + 32, at + 48)));
-  return (await archive.store.list('packs/')).filter((p) => !indexed.has(p));
+  let last = '';
+  for await (const block of index.blocks()) {
+    for (let at = 0; at < block.length; at += REF_BYTES) {
+      const pack = block.toString('hex', at + 32, at + 48);
+      if (pack !== last) indexed.add((last = pack));
+    }
+  }
+  return (await archive.store.list('packs/')).filter((p) => !indexed.has(p.slice(p.lastIndexOf('/') + 1)));
 }
 
 export interface PackReading {

@@ -115,7 +115,7 @@ export async function currentRoot(archive: Archive, options: RootOptions): Promi
   const root = checkRoot(openJson('root', name, bytes, archive.keys.meta), name, archive.config.id.toString('hex'));
   if (root.generation !== top) throw new ArchiveError('ARCHIVE_CORRUPT', `Root ${name} says generation ${root.generation}, its name ${top}.`, { path: name });
   const hash = objectHash(bytes);
-  noteRootIndexes(archive, root.indexes);
+  noteRootIndexes(archive, root.indexes, options.cacheDir);
   if (seen && (seen.generation > top || (seen.generation === top && seen.hash !== hash))) rollback(archive, seen, top, options);
   if (!seen || seen.generation < top || options.acceptRollback) await writeSeen(options.cacheDir, archive, { generation: top, name, hash });
   return { root, self: { name, hash } };
@@ -139,7 +139,7 @@ export async function writeRoot(archive: Archive, current: CurrentRoot, change: 
   const name = `roots/${generation.toString(16).padStart(16, '0')}-${native.randomBytes(8).toString('hex')}`;
   const bytes = sealMetadata('root', name, Buffer.from(JSON.stringify(root)), archive.keys.meta);
   await archive.store.put(name, bytes);
-  noteRootIndexes(archive, root.indexes);
+  noteRootIndexes(archive, root.indexes, options.cacheDir);
   const self = { name, hash: objectHash(bytes) };
   await writeSeen(options.cacheDir, archive, { generation, ...self });
   for (const old of await archive.store.list('roots/')) {

@@ -51,7 +51,7 @@ export async function sendVolume(archive: Archive, path: string, size: number, o
     const cursor = { i: 0 };
     const tree = new TreeBuilder(archive, sink);
     const inFlight: Array<Promise<Outcome>> = [];
-    const sealing = { type: 7 as const, idKey: archive.keys['chunk-id'], dataKey: archive.keys.data, level, known: sink.known, disable: options.disable };
+    const sealing = { type: 7 as const, idKey: archive.keys['chunk-id'], dataKey: archive.keys.data, level, ...sink.sealing, disable: options.disable };
     const start = async (index: number): Promise<Outcome> => {
       const offset = index * chunkSize;
       const length = Math.min(chunkSize, size - offset);

@@ -9,8 +9,9 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { atomicWriteFile } from '../io/atomic.js';
 import type { Archive } from './archive.js';
-import { BlobIndex, RefList } from './blob-index.js';
-import { readIndexes, writeIndex } from './index-objects.js';
+import { BlobIndex } from './blob-index.js';
+import { writeIndex } from './index-objects.js';
+import { LocalIndex } from './local-index.js';
 import { lockArchive } from './lock.js';
 import { PackWriter } from './pack-writer.js';
 import { packsOutside, readPacks } from './repair-index.js';
@@ -89,23 +90,20 @@ export async function sendToArchive(archive: Archive, vms: VmToSend[], options: 
   const started = process.hrtime.bigint();
   const lock = await lockArchive(archive.store, 'backup send');
   let packs: PackWriter | undefined;
+  let local: LocalIndex | undefined;
   try {
     const current = await currentRoot(archive, options);
-    let index = await readIndexes(archive, current.root.indexes);
+    local = await LocalIndex.sync(archive, current.root.indexes, options.cacheDir);
     packs = new PackWriter(archive, options.packTarget);
-    // Packs an interrupted send stored but no index lists: their chunks count as stored.
-    const adopted = await readPacks(archive, await packsOutside(archive, index), { blobs: true });
-    if (adopted.packs > 0) {
-      const found = adopted.refs.sorted();
-      const all = new RefList();
-      all.pushEncoded(index.known);
-      all.pushEncoded(found);
-      index = new BlobIndex(all.sorted());
-      packs.written.pushEncoded(found); // indexed by this session from now on
-    }
+    // Packs an interrupted send stored but no index lists: their chunks count as stored,
+    // and this session's index lists them.
+    const adopted = await readPacks(archive, await packsOutside(archive, local), { blobs: true });
+    const found = adopted.refs.sorted();
+    packs.written.pushEncoded(found);
+    const index = new BlobIndex(local, found);
     const sink = {
       packs,
-      known: index.known,
+      sealing: index.sealing,
       lookup: (id: Buffer) => index.lookup(id),
       remember: (ref: BlobRef) => { index.remember(ref); },
     };
@@ -163,6 +161,7 @@ export async function sendToArchive(archive: Archive, vms: VmToSend[], options: 
     };
   } finally {
     await packs?.settle();
+    await local?.close();
     await lock.release();
   }
 }

@@ -27,13 +27,13 @@ export interface PageSink {
   /** A blob the archive (or this session) holds already. */
   lookup(id: Buffer): BlobRef | undefined;
   remember(ref: BlobRef): void;
-  /** The archive's references sorted by id, for the native sealer to skip known blobs. */
-  known: Buffer;
+  /** What the native sealer takes to skip blobs the archive holds (BlobIndex.sealing). */
+  sealing: { known: Buffer; knownFile: { fd: number; fanout: Buffer; base: number } | undefined };
 }
 
 async function storePage(archive: Archive, sink: PageSink, page: Buffer): Promise<BlobRef | undefined> {
   if (page.every((b) => b === 0)) return undefined;
-  const { id, blob } = await native.sealBlob(page, { type: 8, idKey: archive.keys['chunk-id'], dataKey: archive.keys.data, level: 3, known: sink.known });
+  const { id, blob } = await native.sealBlob(page, { type: 8, idKey: archive.keys['chunk-id'], dataKey: archive.keys.data, level: 3, ...sink.sealing });
   const had = sink.lookup(id);
   if (had) return had;
   if (!blob) throw new ArchiveError('ARCHIVE_CORRUPT', `Page ${id.toString('hex')} is listed as stored but has no reference: run \`qvol backup verify --repair-index\`.`);

@@ -6,7 +6,7 @@
  */
 import { ArchiveError } from '../errors/index.js';
 import type { Archive } from './archive.js';
-import { readIndexes } from './index-objects.js';
+import { readIndexObject } from './index-objects.js';
 import { currentRoot, type RootOptions } from './roots.js';
 import { readSession } from './sessions.js';
 import { readBlob, walkTree } from './tree.js';
@@ -32,10 +32,12 @@ export async function verifyArchive(archive: Archive, options: RootOptions & { d
   };
   const { root } = await currentRoot(archive, options);
   result.generation = root.generation;
-  try {
-    await readIndexes(archive, root.indexes);
-  } catch (err) {
-    problem(err, 'index');
+  for (const index of root.indexes) {
+    try {
+      await readIndexObject(archive, index);
+    } catch (err) {
+      problem(err, index.name);
+    }
   }
   const seen = new Set<string>();
   const packs = new Set<string>();

@@ -177,25 +177,15 @@ export function backupCommand(io: CliIo): Command {
     .option('--accept-rollback', 'accept an archive older than the newest this host has seen')
     .option('--json', 'print the result as JSON')
     .action(async (dest: string, f: Common & { data?: boolean; repairIndex?: boolean }) => {
-      const r = await openApp(io, async (app) => {
-        const { openArchive } = await import('../../backup/archive.js');
-        const { DirectoryStore } = await import('../../backup/store.js');
-        const { verifyArchive } = await import('../../backup/verify.js');
-        const a = access(dest, f);
-        const archive = await openArchive(new DirectoryStore(dest), a.passphrase);
-        const { join } = await import('node:path');
-        const rootOptions = { cacheDir: join(app.home, 'backup'), acceptRollback: a.acceptRollback, warn: a.warn };
-        let repair;
-        if (f.repairIndex) {
-          const { repairIndex } = await import('../../backup/repair-index.js');
-          repair = await repairIndex(archive, rootOptions);
-          if (!f.json) {
-            io.stdout.write(`index rebuilt from ${repair.packs} packs: ${repair.blobs} blobs in ${repair.indexObjects} index object${repair.indexObjects === 1 ? '' : 's'} (generation ${repair.generation})\n`);
-            for (const u of repair.unreadable) io.stderr.write(`qvol: warning: left out of the index: ${u.message}\n`);
-          }
-        }
-        return { ...(repair ? { repair } : {}), ...(await verifyArchive(archive, { ...rootOptions, data: f.data === true })) };
-      });
+      const r = await openApp(io, async (app) => (await import('../../app/backup.js')).backupVerify(app, access(dest, f), {
+        data: f.data === true,
+        repairIndex: f.repairIndex === true,
+        onRepaired: (repair) => {
+          if (f.json) return;
+          io.stdout.write(`index rebuilt from ${repair.packs} packs: ${repair.blobs} blobs in ${repair.indexObjects} index object${repair.indexObjects === 1 ? '' : 's'} (generation ${repair.generation})\n`);
+          for (const u of repair.unreadable) io.stderr.write(`qvol: warning: left out of the index: ${u.message}\n`);
+        },
+      }));
       if (f.json) printJson(io, r);
       else {
         io.stdout.write(`generation ${r.generation}: ${r.sessions} sessions, ${r.volumes} volumes${f.data ? `, ${r.chunksChecked} chunks (${formatBytes(r.bytesChecked)}) read and checked` : ''}\n`);

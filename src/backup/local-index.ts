@@ -1,0 +1,211 @@
+/**
+ * The archive's index kept in a local file (QVOL_HOME/backup/<archive id>-index) rather than
+ * in memory, so that what a send, prune or restore holds does not grow with the archive:
+ * 64-byte references sorted by id, found through a table of where each two-byte id prefix
+ * starts, one pread per lookup (native/sys/sorted_refs.h; the native sealer searches it on
+ * its own threads). It is a cache of the current root's index objects: it records which of
+ * them it holds (their count and a digest of their names and hashes), takes in only those
+ * a later root appended, and is rebuilt when a prune rewrote them. It is read only after
+ * its MAC (keyed by the archive's metadata key) checks: a damaged cache would make a send
+ * reference blobs where they are not.
+ *
+ * Layout: header (64 bytes: magic `QVOLIDX1`, u64 count, u64 covered, 32-byte digest of
+ * the covered index objects, 8 reserved), fan-out (65537 u32: references whose id's first
+ * two bytes are below p), the references, then HMAC-SHA256(references || header || fan-out).
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { constants, read, write } from 'node:fs';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { atomicReplace } from '../io/atomic.js';
+import { native } from '../native/binding.js';
+import type { Archive } from './archive.js';
+import { RefList } from './blob-index.js';
+import { readIndexObject } from './index-objects.js';
+import { ID_BYTES, REF_BYTES, decodeRef, type BlobRef } from './refs.js';
+import type { NamedHash } from './roots.js';
+
+const MAGIC = Buffer.from('QVOLIDX1');
+const HEADER = 64;
+const FANOUT = 65537;
+const REFS_AT = HEADER + FANOUT * 4;
+const MAC_BYTES = 32;
+/** References read or written at a time while streaming (1 MiB). */
+const BLOCK_REFS = 16384;
+/** Index objects are taken in, sorted in memory, this many references at a time (32 MiB). */
+const MERGE_REFS = 2 ** 19;
+
+const preadAsync = promisify(read);
+const pwriteAsync = promisify(write);
+
+function digestOf(indexes: NamedHash[]): Buffer {
+  const h = createHash('sha256');
+  for (const { name, hash } of indexes) h.update(`${name} ${hash}\n`);
+  return h.digest();
+}
+
+function macKey(archive: Archive): Buffer {
+  return createHmac('sha256', archive.keys.meta).update('qvol local index 1').digest();
+}
+
+async function readExactly(fh: FileHandle, length: number, position: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  for (let done = 0; done < length;) {
+    const { bytesRead } = await preadAsync(fh.fd, buf, done, length - done, position + done);
+    if (bytesRead === 0) throw new Error('short');
+    done += bytesRead;
+  }
+  return buf;
+}
+
+/** One index file, open for lookups; close() when done. */
+export class LocalIndex {
+  private constructor(private readonly fh: FileHandle | undefined, readonly count: number, private readonly fanout: Buffer) {}
+
+  /** An index of nothing (an archive with no index objects yet), without a file. */
+  static empty(): LocalIndex {
+    return new LocalIndex(undefined, 0, Buffer.alloc(FANOUT * 4));
+  }
+
+  /**
+   * The index file for `indexes` (the current root's), made or brought up to date first:
+   * a file holding a prefix of them takes in the rest; any other is rebuilt.
+   */
+  static async sync(archive: Archive, indexes: NamedHash[], dir: string): Promise<LocalIndex> {
+    if (indexes.length === 0) return LocalIndex.empty();
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, `${archive.config.id.toString('hex')}-index`);
+    let have = await LocalIndex.openChecked(archive, path);
+    let covered = have && have.covered <= indexes.length && have.digest.equals(digestOf(indexes.slice(0, have.covered))) ? have.covered : 0;
+    if (covered === 0 && have) {
+      await have.index.close();
+      have = undefined;
+    }
+    let base = have?.index;
+    while (covered < indexes.length) {
+      const batch = new RefList();
+      let next = covered;
+      while (next < indexes.length && batch.count < MERGE_REFS) batch.pushEncoded(await readIndexObject(archive, indexes[next++]!));
+      const adding = batch.sorted();
+      const from = base;
+      let made: { count: number; fanout: Buffer } | undefined;
+      await atomicReplace(path, async (fh) => { made = await writeMerged(archive, fh, from, adding, next, digestOf(indexes.slice(0, next))); });
+      await from?.close();
+      // Just written and synced: opened without reading it all again for its MAC.
+      base = new LocalIndex(await open(path, constants.O_RDONLY | constants.O_NOFOLLOW), made!.count, made!.fanout);
+      covered = next;
+    }
+    return base!;
+  }
+
+  /** The file at `path` if it is whole and its MAC checks, else undefined (it is rebuilt). */
+  private static async openChecked(archive: Archive, path: string): Promise<{ index: LocalIndex; covered: number; digest: Buffer } | undefined> {
+    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+    if (!fh) return undefined;
+    try {
+      const { size } = await fh.stat();
+      if (size < REFS_AT + MAC_BYTES) throw new Error('short');
+      const head = await readExactly(fh, REFS_AT, 0);
+      const count = Number(head.readBigUInt64LE(8));
+      if (!head.subarray(0, 8).equals(MAGIC) || size !== REFS_AT + count * REF_BYTES + MAC_BYTES) throw new Error('not an index file');
+      const mac = createHmac('sha256', macKey(archive));
+      for (let at = 0; at < count; at += BLOCK_REFS) mac.update(await readExactly(fh, Math.min(BLOCK_REFS, count - at) * REF_BYTES, REFS_AT + at * REF_BYTES));
+      mac.update(head);
+      if (!timingSafeEqual(mac.digest(), await readExactly(fh, MAC_BYTES, size - MAC_BYTES))) throw new Error('MAC');
+      const fanout = Buffer.from(head.subarray(HEADER));
+      return { index: new LocalIndex(fh, count, fanout), covered: Number(head.readBigUInt64LE(16)), digest: Buffer.from(head.subarray(24, 56)) };
+    } catch {
+      await fh.close();
+      return undefined;
+    }
+  }
+
+  /** What the native sealer takes as `knownFile`; undefined for an empty index. */
+  get file(): { fd: number; fanout: Buffer; base: number } | undefined {
+    return this.fh && { fd: this.fh.fd, fanout: this.fanout, base: REFS_AT };
+  }
+
+  /** The reference of `id` and its position, or undefined. */
+  find(id: Buffer): { ref: BlobRef; at: number } | undefined {
+    const file = this.file;
+    if (!file) return undefined;
+    const found = native.findRefSync(file, id);
+    return found && { ref: decodeRef(found.ref, 0, () => {})!, at: found.at };
+  }
+
+  lookup(id: Buffer): BlobRef | undefined {
+    return this.find(id)?.ref;
+  }
+
+  /** The references in id order, BLOCK_REFS at a time (packed, 64 bytes each). */
+  async *blocks(): AsyncGenerator<Buffer> {
+    for (let at = 0; at < this.count; at += BLOCK_REFS) yield await readExactly(this.fh!, Math.min(BLOCK_REFS, this.count - at) * REF_BYTES, REFS_AT + at * REF_BYTES);
+  }
+
+  async close(): Promise<void> {
+    await this.fh?.close();
+  }
+}
+
+/**
+ * Writes `base`'s references merged with `adding` (sorted, one per id), one per id, then
+ * the header, fan-out and MAC: a whole index file in `fh`.
+ */
+async function writeMerged(archive: Archive, fh: { fd: number }, base: LocalIndex | undefined, adding: Buffer, covered: number, digest: Buffer): Promise<{ count: number; fanout: Buffer }> {
+  const fanout = Buffer.alloc(FANOUT * 4);
+  const counts = new Uint32Array(65536);
+  const mac = createHmac('sha256', macKey(archive));
+  const out = Buffer.allocUnsafe(BLOCK_REFS * REF_BYTES);
+  let used = 0;
+  let count = 0;
+  let last: Buffer | undefined;
+  const flush = async () => {
+    if (used === 0) return;
+    const bytes = out.subarray(0, used);
+    mac.update(bytes);
+    for (let done = 0; done < used;) done += (await pwriteAsync(fh.fd, bytes, done, used - done, REFS_AT + count * REF_BYTES - used + done)).bytesWritten;
+    used = 0;
+  };
+  const emit = async (from: Buffer, at: number) => {
+    if (last && from.compare(last, 0, ID_BYTES, at, at + ID_BYTES) === 0) return; // the same blob: one place is enough
+    from.copy(out, used, at, at + REF_BYTES);
+    last = out.subarray(used, used + ID_BYTES);
+    counts[(from[at]! << 8) | from[at + 1]!]!++;
+    used += REF_BYTES;
+    count++;
+    if (used === out.length) {
+      last = Buffer.from(last);
+      await flush();
+    }
+  };
+  let a = 0;
+  const adds = adding.length;
+  for await (const block of base ? base.blocks() : []) {
+    for (let at = 0; at < block.length; at += REF_BYTES) {
+      while (a < adds && adding.compare(block, at, at + ID_BYTES, a, a + ID_BYTES) < 0) {
+        await emit(adding, a);
+        a += REF_BYTES;
+      }
+      await emit(block, at);
+    }
+  }
+  for (; a < adds; a += REF_BYTES) await emit(adding, a);
+  await flush();
+  let sum = 0;
+  for (let p = 0; p < 65536; p++) {
+    fanout.writeUInt32LE(sum, p * 4);
+    sum += counts[p]!;
+  }
+  fanout.writeUInt32LE(sum, 65536 * 4);
+  const head = Buffer.alloc(REFS_AT);
+  MAGIC.copy(head, 0);
+  head.writeBigUInt64LE(BigInt(count), 8);
+  head.writeBigUInt64LE(BigInt(covered), 16);
+  digest.copy(head, 24);
+  fanout.copy(head, HEADER);
+  mac.update(head);
+  await pwriteAsync(fh.fd, head, 0, head.length, 0);
+  await pwriteAsync(fh.fd, mac.digest(), 0, MAC_BYTES, REFS_AT + count * REF_BYTES);
+  return { count, fanout };
+}
