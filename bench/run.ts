@@ -124,6 +124,8 @@ if (!only || 'backup'.includes(only)) {
   console.log(`   archive ${formatBytes(b.archiveBytes)} in ${b.objects} objects; zstd -3 output ${formatBytes(b.zstdBytes)} (${(b.archiveBytes / b.zstdBytes).toFixed(3)}x); peak RSS send ${formatBytes(b.rss.send ?? 0)}, restore ${formatBytes(b.rss.restore ?? 0)}, prune ${formatBytes(b.rss.prune ?? 0)}`);
   const sp = b.sparse;
   console.log(`   a ${formatBytes(sp.size)} sparse volume holding ${formatBytes(sp.data)}: send ${sp.seconds.send.toFixed(2)} s, peak RSS ${formatBytes(sp.rss.send)}; restore ${sp.seconds.restore.toFixed(2)} s, peak RSS ${formatBytes(sp.rss.restore)} (goal < 300 MiB)`);
+  const bi = b.bigIndex;
+  console.log(`   an archive indexing ${(bi.refs / 1e6).toFixed(0)} M blobs (${formatBytes(bi.refs * 64)} of index), a 64 MiB volume: first send on this host ${bi.seconds.firstSend.toFixed(2)} s at ${formatBytes(bi.rss.firstSend)} peak RSS (builds the local index), next send ${bi.seconds.send.toFixed(2)} s at ${formatBytes(bi.rss.send)}, prune ${bi.seconds.prune.toFixed(2)} s at ${formatBytes(bi.rss.prune)} (goal < 300 MiB)`);
   const sendRatio = (r: typeof b) => ({ ratio: r.seconds['qvol send (full)']! / r.seconds['zstd -3 -T0 > /dev/null']!, peer: 'zstd -3 -T0' });
   const restoreRatio = (r: typeof b) => ({ ratio: r.seconds['qvol restore']! / r.seconds['zstd -d -T0 into a sparse file']!, peer: 'zstd -d -T0' });
   let again: Promise<typeof b> | undefined;

@@ -11,6 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readdirSync, statSync, writeSync, ftruncateSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { initArchive } from '../../src/backup/archive.js';
+import { writeIndex } from '../../src/backup/index-objects.js';
+import { currentRoot, writeRoot } from '../../src/backup/roots.js';
+import { native } from '../../src/native/binding.js';
 import { DirectoryStore } from '../../src/backup/store.js';
 import { GiB, MiB, scratchDir } from '../fixtures.js';
 
@@ -22,6 +25,13 @@ export interface BackupBenchResult {
   archiveBytes: number;
   zstdBytes: number;
   objects: number;
+  /**
+   * An archive whose index lists many blobs (full: ten million, as ten TiB of data at
+   * 1 MiB chunks would; quick: one million): a small volume's send, the first one on this
+   * host (which builds the local index file) and the next, and a prune: memory must not
+   * follow the archive's size.
+   */
+  bigIndex: { refs: number; seconds: { firstSend: number; send: number; prune: number }; rss: { firstSend: number; send: number; prune: number } };
   /** A large sparse volume (full: 1 TiB holding 1 GiB; quick: 64 GiB holding 64 MiB): memory must not follow its size. */
   sparse: { size: number; data: number; seconds: { send: number; restore: number }; rss: { send: number; restore: number } };
 }
@@ -124,7 +134,8 @@ export async function backupBench(quick: boolean, rounds: number): Promise<Backu
     rmSync(img);
     rmSync(zst);
     const sparse = await sparseCase(scratch.dir, quick);
-    return { size, data, seconds: Object.fromEntries(Object.entries(seconds).map(([k, v]) => [k, min(v)])), rss, archiveBytes, zstdBytes, objects, sparse };
+    const bigIndex = await bigIndexCase(scratch.dir, quick);
+    return { size, data, seconds: Object.fromEntries(Object.entries(seconds).map(([k, v]) => [k, min(v)])), rss, archiveBytes, zstdBytes, objects, sparse, bigIndex };
   } finally {
     scratch.remove();
   }
@@ -146,4 +157,38 @@ async function sparseCase(dir: string, quick: boolean): Promise<BackupBenchResul
   rmSync(img);
   rmSync(dest, { recursive: true, force: true });
   return { size, data, seconds: { send: send.seconds, restore: restore.seconds }, rss: { send: send.rss, restore: restore.rss } };
+}
+
+/**
+ * An archive whose root names index objects listing `refs` blobs (random ids, 32 to a pack,
+ * in packs that are not there: only their number matters here), then a 64 MiB volume sent twice and a
+ * prune that keeps its last session.
+ */
+async function bigIndexCase(dir: string, quick: boolean): Promise<BackupBenchResult['bigIndex']> {
+  const refs = quick ? 1_000_000 : 10_000_000;
+  const dest = join(dir, 'big-index-archive');
+  const cache = join(dir, 'big-index-cache');
+  const archive = await initArchive(new DirectoryStore(dest), { chunkSize: MiB, compression: { codec: 'zstd', level: 3 }, encrypt: true, passphrase: async () => 'bench', kdf: { opslimit: 1, memlimit: 8 * MiB } });
+  const fake = randomBytes(refs * 64);
+  const packs = randomBytes((refs / 32) * 16); // 32 blobs a pack, as 32 MiB packs of 1 MiB chunks
+  for (let at = 0, i = 0; at < fake.length; at += 64, i++) {
+    packs.copy(fake, at + 32, (i % (refs / 32)) * 16, (i % (refs / 32)) * 16 + 16);
+    fake.writeUInt32LE(MiB / 2, at + 56);
+    fake.writeUInt32LE(MiB, at + 60);
+  }
+  const current = await currentRoot(archive, { cacheDir: join(dir, 'big-index-writer') });
+  const indexes = await writeIndex(archive, fake.subarray(0, native.sortRefsSync(fake) * 64));
+  await writeRoot(archive, current, { sessions: [], indexes }, { cacheDir: join(dir, 'big-index-writer') });
+  const img = join(dir, 'big-index.img');
+  makeImage(img, 64 * MiB, 32 * MiB);
+  const first = child(['send', dest, img, String(64 * MiB), cache]);
+  const fd = openSync(img, 'r+');
+  writeSync(fd, randomBytes(4096), 0, 4096, 0);
+  closeSync(fd);
+  const second = child(['send', dest, img, String(64 * MiB), cache]);
+  const prune = child(['prune', dest, '-', cache]);
+  rmSync(img);
+  rmSync(dest, { recursive: true, force: true });
+  rmSync(cache, { recursive: true, force: true });
+  return { refs, seconds: { firstSend: first.seconds, send: second.seconds, prune: prune.seconds }, rss: { firstSend: first.rss, send: second.rss, prune: prune.rss } };
 }

@@ -15,13 +15,12 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { constants, read, write } from 'node:fs';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { atomicReplace } from '../io/atomic.js';
+import { atomicReplace, tempPathFor } from '../io/atomic.js';
 import { native } from '../native/binding.js';
 import type { Archive } from './archive.js';
-import { RefList } from './blob-index.js';
 import { readIndexObject } from './index-objects.js';
 import { ID_BYTES, REF_BYTES, decodeRef, type BlobRef } from './refs.js';
 import type { NamedHash } from './roots.js';
@@ -33,8 +32,6 @@ const REFS_AT = HEADER + FANOUT * 4;
 const MAC_BYTES = 32;
 /** References read or written at a time while streaming (1 MiB). */
 const BLOCK_REFS = 16384;
-/** Index objects are taken in, sorted in memory, this many references at a time (32 MiB). */
-const MERGE_REFS = 2 ** 19;
 
 const preadAsync = promisify(read);
 const pwriteAsync = promisify(write);
@@ -61,7 +58,7 @@ async function readExactly(fh: FileHandle, length: number, position: number): Pr
 
 /** One index file, open for lookups; close() when done. */
 export class LocalIndex {
-  private constructor(private readonly fh: FileHandle | undefined, readonly count: number, private readonly fanout: Buffer) {}
+  private constructor(readonly fh: FileHandle | undefined, readonly count: number, private readonly fanout: Buffer) {}
 
   /** An index of nothing (an archive with no index objects yet), without a file. */
   static empty(): LocalIndex {
@@ -77,26 +74,36 @@ export class LocalIndex {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const path = join(dir, `${archive.config.id.toString('hex')}-index`);
     let have = await LocalIndex.openChecked(archive, path);
-    let covered = have && have.covered <= indexes.length && have.digest.equals(digestOf(indexes.slice(0, have.covered))) ? have.covered : 0;
+    const covered = have && have.covered <= indexes.length && have.digest.equals(digestOf(indexes.slice(0, have.covered))) ? have.covered : 0;
     if (covered === 0 && have) {
       await have.index.close();
       have = undefined;
     }
-    let base = have?.index;
-    while (covered < indexes.length) {
-      const batch = new RefList();
-      let next = covered;
-      while (next < indexes.length && batch.count < MERGE_REFS) batch.pushEncoded(await readIndexObject(archive, indexes[next++]!));
-      const adding = batch.sorted();
-      const from = base;
+    if (have && covered === indexes.length) return have.index;
+    // Each index object not held yet, sorted, is spilled to a run file, one object in
+    // memory at a time; then one merge of the runs and the file held so far makes the new
+    // file. (Merging batch by batch would rewrite the file once per batch.)
+    const spillPath = tempPathFor(path);
+    const spill = await open(spillPath, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    await unlink(spillPath); // nameless from here on: a crash leaves nothing of it
+    try {
+      const runs: RunCursor[] = have ? [new RunCursor(have.index.fh!.fd, REFS_AT, have.index.count)] : [];
+      let end = 0;
+      for (const named of indexes.slice(covered)) {
+        const body = await readIndexObject(archive, named);
+        const refs = body.subarray(0, native.sortRefsSync(body) * REF_BYTES);
+        await writeAllAt(spill.fd, refs, end);
+        runs.push(new RunCursor(spill.fd, end, refs.length / REF_BYTES));
+        end += refs.length;
+      }
       let made: { count: number; fanout: Buffer } | undefined;
-      await atomicReplace(path, async (fh) => { made = await writeMerged(archive, fh, from, adding, next, digestOf(indexes.slice(0, next))); });
-      await from?.close();
+      await atomicReplace(path, async (fh) => { made = await writeMerged(archive, fh, runs, indexes.length, digestOf(indexes)); });
       // Just written and synced: opened without reading it all again for its MAC.
-      base = new LocalIndex(await open(path, constants.O_RDONLY | constants.O_NOFOLLOW), made!.count, made!.fanout);
-      covered = next;
+      return new LocalIndex(await open(path, constants.O_RDONLY | constants.O_NOFOLLOW), made!.count, made!.fanout);
+    } finally {
+      await have?.index.close();
+      await spill.close();
     }
-    return base!;
   }
 
   /** The file at `path` if it is whole and its MAC checks, else undefined (it is rebuilt). */
@@ -148,50 +155,97 @@ export class LocalIndex {
   }
 }
 
+async function writeAllAt(fd: number, bytes: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length;) done += (await pwriteAsync(fd, bytes, done, bytes.length - done, position + done)).bytesWritten;
+}
+
+/** Sorted references in a file, `count` from `start`, read a block at a time. */
+class RunCursor {
+  block = Buffer.alloc(0);
+  at = 0;
+  private read = 0;
+
+  constructor(private readonly fd: number, private readonly start: number, private readonly count: number) {}
+
+  /** Moves to the next reference; false when the run is done. */
+  async advance(): Promise<boolean> {
+    this.at += REF_BYTES;
+    if (this.at < this.block.length) return true;
+    if (this.read === this.count) return false;
+    const n = Math.min(BLOCK_REFS, this.count - this.read);
+    this.block = Buffer.allocUnsafe(n * REF_BYTES);
+    for (let done = 0; done < this.block.length;) {
+      const { bytesRead } = await preadAsync(this.fd, this.block, done, this.block.length - done, this.start + this.read * REF_BYTES + done);
+      if (bytesRead === 0) throw new Error('a run of the local index ended early');
+      done += bytesRead;
+    }
+    this.read += n;
+    this.at = 0;
+    return true;
+  }
+
+  /** Negative when this run's current id sorts before `other`'s. */
+  compare(other: RunCursor): number {
+    return this.block.compare(other.block, other.at, other.at + ID_BYTES, this.at, this.at + ID_BYTES);
+  }
+}
+
 /**
- * Writes `base`'s references merged with `adding` (sorted, one per id), one per id, then
- * the header, fan-out and MAC: a whole index file in `fh`.
+ * Writes the runs' references merged in id order, one per id (a min-heap over the runs),
+ * then the header, fan-out and MAC: a whole index file in `fh`.
  */
-async function writeMerged(archive: Archive, fh: { fd: number }, base: LocalIndex | undefined, adding: Buffer, covered: number, digest: Buffer): Promise<{ count: number; fanout: Buffer }> {
+async function writeMerged(archive: Archive, fh: { fd: number }, runs: RunCursor[], covered: number, digest: Buffer): Promise<{ count: number; fanout: Buffer }> {
+  const heap: RunCursor[] = [];
+  const below = (i: number, j: number) => heap[i]!.compare(heap[j]!) < 0;
+  const siftDown = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && below(l, m)) m = l;
+      if (r < heap.length && below(r, m)) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+      i = m;
+    }
+  };
+  for (const run of runs) {
+    run.at = -REF_BYTES;
+    if (await run.advance()) heap.push(run);
+  }
+  for (let i = (heap.length >> 1) - 1; i >= 0; i--) siftDown(i);
   const fanout = Buffer.alloc(FANOUT * 4);
   const counts = new Uint32Array(65536);
   const mac = createHmac('sha256', macKey(archive));
   const out = Buffer.allocUnsafe(BLOCK_REFS * REF_BYTES);
   let used = 0;
   let count = 0;
-  let last: Buffer | undefined;
   const flush = async () => {
-    if (used === 0) return;
     const bytes = out.subarray(0, used);
     mac.update(bytes);
-    for (let done = 0; done < used;) done += (await pwriteAsync(fh.fd, bytes, done, used - done, REFS_AT + count * REF_BYTES - used + done)).bytesWritten;
+    await writeAllAt(fh.fd, bytes, REFS_AT + count * REF_BYTES - used);
     used = 0;
   };
-  const emit = async (from: Buffer, at: number) => {
-    if (last && from.compare(last, 0, ID_BYTES, at, at + ID_BYTES) === 0) return; // the same blob: one place is enough
-    from.copy(out, used, at, at + REF_BYTES);
-    last = out.subarray(used, used + ID_BYTES);
-    counts[(from[at]! << 8) | from[at + 1]!]!++;
-    used += REF_BYTES;
-    count++;
-    if (used === out.length) {
-      last = Buffer.from(last);
-      await flush();
+  const last = Buffer.alloc(ID_BYTES);
+  while (heap.length > 0) {
+    const top = heap[0]!;
+    const { block, at } = top;
+    // The same blob in two runs: one place is as good as another.
+    if (count === 0 || block.compare(last, 0, ID_BYTES, at, at + ID_BYTES) !== 0) {
+      block.copy(out, used, at, at + REF_BYTES);
+      block.copy(last, 0, at, at + ID_BYTES);
+      counts[(block[at]! << 8) | block[at + 1]!]!++;
+      used += REF_BYTES;
+      count++;
+      if (used === out.length) await flush();
     }
-  };
-  let a = 0;
-  const adds = adding.length;
-  for await (const block of base ? base.blocks() : []) {
-    for (let at = 0; at < block.length; at += REF_BYTES) {
-      while (a < adds && adding.compare(block, at, at + ID_BYTES, a, a + ID_BYTES) < 0) {
-        await emit(adding, a);
-        a += REF_BYTES;
-      }
-      await emit(block, at);
+    if (!(await top.advance())) {
+      heap[0] = heap[heap.length - 1]!;
+      heap.pop();
     }
+    if (heap.length > 0) siftDown(0);
   }
-  for (; a < adds; a += REF_BYTES) await emit(adding, a);
-  await flush();
+  if (used > 0) await flush();
   let sum = 0;
   for (let p = 0; p < 65536; p++) {
     fanout.writeUInt32LE(sum, p * 4);
@@ -205,7 +259,7 @@ async function writeMerged(archive: Archive, fh: { fd: number }, base: LocalInde
   digest.copy(head, 24);
   fanout.copy(head, HEADER);
   mac.update(head);
-  await pwriteAsync(fh.fd, head, 0, head.length, 0);
-  await pwriteAsync(fh.fd, mac.digest(), 0, MAC_BYTES, REFS_AT + count * REF_BYTES);
+  await writeAllAt(fh.fd, head, 0);
+  await writeAllAt(fh.fd, mac.digest(), REFS_AT + count * REF_BYTES);
   return { count, fanout };
 }

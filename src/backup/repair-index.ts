@@ -18,16 +18,16 @@ import { checkRef, readBlob } from './tree.js';
 
 /** The packs of the archive that no reference in `index` is in. */
 export async function packsOutside(archive: Archive, index: LocalIndex): Promise<string[]> {
-  // Packs by their 16-byte ids as hex, gathered a block of references at a time.
-  const indexed = new Set<string>();
-  let last = '';
+  // The store's packs by the first six bytes of their ids, struck off as the index names
+  // them: one number a reference, no string (an archive's index lists millions). Two packs
+  // sharing six bytes would make one look indexed: it is then only not adopted.
+  const outside = new Map<number, string>();
+  for (const name of await archive.store.list('packs/')) outside.set(Number.parseInt(name.slice(-32, -20), 16), name);
   for await (const block of index.blocks()) {
-    for (let at = 0; at < block.length; at += REF_BYTES) {
-      const pack = block.toString('hex', at + 32, at + 48);
-      if (pack !== last) indexed.add((last = pack));
-    }
+    for (let at = 0; at < block.length; at += REF_BYTES) outside.delete(block.readUIntBE(at + 32, 6));
+    if (outside.size === 0) break;
   }
-  return (await archive.store.list('packs/')).filter((p) => !indexed.has(p.slice(p.lastIndexOf('/') + 1)));
+  return [...outside.values()];
 }
 
 export interface PackReading {
