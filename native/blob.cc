@@ -46,17 +46,23 @@ void WriteHeader(uint8_t* h, uint8_t type) {
   h[6] = h[7] = 0;
 }
 
-// Hands a worker's result to JavaScript without copying it: the Buffer owns the vector's
-// memory and frees it when collected. (Copying stored chunks on the main thread cost it a
-// tenth of its time.)
-Napi::Buffer<uint8_t> Adopt(Napi::Env env, std::vector<uint8_t>&& bytes) {
-  auto* owned = new std::vector<uint8_t>(std::move(bytes));
-  return Napi::Buffer<uint8_t>::New(
-      env, owned->data(), owned->size(),
-      [](Napi::Env, uint8_t*, std::vector<uint8_t>* v) { delete v; }, owned);
+// One compression and one decompression context per pool thread, kept for the thread's
+// life: ZSTD_compress() would allocate and clear a fresh context (its tables) per chunk.
+ZSTD_CCtx* ThreadCCtx() {
+  thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> ctx(ZSTD_createCCtx(),
+                                                                      ZSTD_freeCCtx);
+  return ctx.get();
 }
 
-// The same for memory that was never zeroed (a result about to be written over whole).
+ZSTD_DCtx* ThreadDCtx() {
+  thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(),
+                                                                      ZSTD_freeDCtx);
+  return ctx.get();
+}
+
+// Hands a worker's result to JavaScript without copying it: the Buffer owns the memory
+// (never zeroed: the worker wrote it whole) and frees it when collected. (Copying stored
+// chunks on the main thread cost it a tenth of its time.)
 Napi::Buffer<uint8_t> Adopt(Napi::Env env, std::unique_ptr<uint8_t[]>&& bytes, size_t size) {
   uint8_t* data = bytes.release();
   return Napi::Buffer<uint8_t>::New(env, data, size, [](Napi::Env, uint8_t* p) { delete[] p; });
@@ -158,16 +164,16 @@ class SealWorker : public BlobWorker {
  protected:
   void Execute() override {
     if (fd_ >= 0) {
-      owned_.resize(len_);
+      owned_.reset(new uint8_t[len_]);  // read whole below, or refused
       for (size_t got = 0; got < len_;) {
         ssize_t n = sys::retry_eintr([&] {
-          return pread(fd_, owned_.data() + got, len_ - got, static_cast<off_t>(offset_ + got));
+          return pread(fd_, owned_.get() + got, len_ - got, static_cast<off_t>(offset_ + got));
         });
         if (n < 0) return Refuse("EIO", strerror(static_cast<int>(-n)));
         if (n == 0) return Refuse("ESHORT", "the volume ended before its size");
         got += static_cast<size_t>(n);
       }
-      data_ = owned_.data();
+      data_ = owned_.get();
       if (sys::is_zero(data_, len_)) {
         zero_ = true;
         return;
@@ -199,32 +205,32 @@ class SealWorker : public BlobWorker {
         return;
       }
     }
-    std::vector<uint8_t> plain;
+    // The payload is compressed (or copied) straight into the blob, where it is then
+    // sealed in place: no buffer zeroed, no plaintext copy.
+    size_t room = std::max(len_, level_ > 0 ? ZSTD_compressBound(len_) : len_);
+    blob_.reset(new uint8_t[kHeader + kNonce + 1 + room + kTag]);
+    uint8_t* plain = blob_.get() + kHeader + kNonce;
+    size_t n = 0;
     if (level_ > 0) {
-      size_t bound = ZSTD_compressBound(len_);
-      plain.resize(1 + bound);
-      size_t n = ZSTD_compress(plain.data() + 1, bound, data_, len_, level_);
+      ZSTD_CCtx* cctx = ThreadCCtx();
+      if (cctx == nullptr) return Refuse("EZSTD", "no memory for a zstd context");
+      n = ZSTD_compressCCtx(cctx, plain + 1, room, data_, len_, level_);
       if (ZSTD_isError(n)) return Refuse("EZSTD", ZSTD_getErrorName(n));
-      if (n < len_) {
-        plain[0] = 1;
-        plain.resize(1 + n);
-      } else {
-        plain.clear();
-      }
     }
-    if (plain.empty()) {
-      plain.resize(1 + len_);
+    if (level_ > 0 && n < len_) {
+      plain[0] = 1;
+    } else {
       plain[0] = 0;
-      memcpy(plain.data() + 1, data_, len_);
+      memcpy(plain + 1, data_, len_);
+      n = len_;
     }
-    blob_.resize(kHeader + kNonce + plain.size() + kTag);
-    WriteHeader(blob_.data(), type_);
+    blob_size_ = kHeader + kNonce + 1 + n + kTag;
+    WriteHeader(blob_.get(), type_);
     uint8_t ad[kHeader + kId];
-    memcpy(ad, blob_.data(), kHeader);
+    memcpy(ad, blob_.get(), kHeader);
     memcpy(ad + kHeader, id_, kId);
-    randombytes_buf(blob_.data() + kHeader, kNonce);
-    sys::aead_seal(aead_, blob_.data() + kHeader + kNonce, plain.data(), plain.size(), ad,
-                   sizeof ad, blob_.data() + kHeader, data_key_);
+    randombytes_buf(blob_.get() + kHeader, kNonce);
+    sys::aead_seal(aead_, plain, plain, 1 + n, ad, sizeof ad, blob_.get() + kHeader, data_key_);
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -234,7 +240,7 @@ class SealWorker : public BlobWorker {
       return o;
     }
     o.Set("id", Napi::Buffer<uint8_t>::Copy(env, id_, kId));
-    if (!known_hit_) o.Set("blob", Adopt(env, std::move(blob_)));
+    if (!known_hit_) o.Set("blob", Adopt(env, std::move(blob_), blob_size_));
     return o;
   }
 
@@ -244,7 +250,7 @@ class SealWorker : public BlobWorker {
   size_t len_ = 0;
   int fd_ = -1;
   uint64_t offset_ = 0;
-  std::vector<uint8_t> owned_;
+  std::unique_ptr<uint8_t[]> owned_;
   bool zero_ = false;
   uint8_t type_;
   int level_;
@@ -254,7 +260,8 @@ class SealWorker : public BlobWorker {
   size_t known_count_ = 0;
   sys::SortedRefsFile known_file_;
   bool known_hit_ = false;
-  std::vector<uint8_t> blob_;
+  std::unique_ptr<uint8_t[]> blob_;
+  size_t blob_size_ = 0;
 };
 
 class OpenWorker : public BlobWorker {
@@ -317,7 +324,9 @@ class OpenWorker : public BlobWorker {
       if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > max_)
         return Refuse("EFORMAT", "a zstd frame without a size within bounds");
       out_.reset(new uint8_t[size]);
-      size_t n = ZSTD_decompress(out_.get(), size, plain + 1, plen - 1);
+      ZSTD_DCtx* dctx = ThreadDCtx();
+      if (dctx == nullptr) return Refuse("EZSTD", "no memory for a zstd context");
+      size_t n = ZSTD_decompressDCtx(dctx, out_.get(), size, plain + 1, plen - 1);
       if (ZSTD_isError(n) || n != size)
         return Refuse("EFORMAT", "a zstd frame that does not decompress");
       data = out_.get();
