@@ -145,11 +145,23 @@ export class QvolApp {
     return this.storage.requireHalted(name);
   }
 
-  /** Creates a VM of `cls` with the class's volumes, in `pool` (default: the pool `default`). */
-  createVm(name: string, cls: VmClass, options: { template?: string; pool?: string } = {}): Promise<VmRecord> {
+  /**
+   * Creates a VM of `cls` with the class's volumes, in `pool` (default: the pool `default`),
+   * a volume in the pool `volumePools` names for it (its volatile in a faster pool, say).
+   * A disposable's volatile goes where its template's does, unless a pool is given
+   * (Qubes' DispVM takes its template's volume pools).
+   */
+  createVm(name: string, cls: VmClass, options: { template?: string; pool?: string; volumePools?: Record<string, string> } = {}): Promise<VmRecord> {
+    const volumePools: Record<string, Pool> = {};
+    for (const [volume, pool] of Object.entries(options.volumePools ?? {})) volumePools[volume] = this.getPool(pool);
+    if (cls === 'disp' && options.template !== undefined && options.pool === undefined && !volumePools.volatile) {
+      const inherited = this.registry.volumesOf(options.template).get('volatile');
+      if (inherited) volumePools.volatile = inherited.pool;
+    }
     return this.storage.createVm(name, cls, {
       ...(options.template === undefined ? {} : { template: options.template }),
       pool: async () => (options.pool === undefined ? this.defaultPool() : this.getPool(options.pool)),
+      volumePools,
     });
   }
 

@@ -63,21 +63,26 @@ export class VmStorage {
   }
 
   /**
-   * Creates a VM of `cls` with the class's volumes, in `pool` (snapshots stay with their
-   * source). With `fill`, each volume is filled once made (a restore), and the VM is
+   * Creates a VM of `cls` with the class's volumes, in `pool` or the one `volumePools`
+   * gives a volume (snapshots stay with their source). With `fill`, each volume is filled once made (a restore), and the VM is
    * whole only after the last: until then it is pending, so a crash leaves it for recover.
    */
-  async createVm(name: string, cls: VmClass, options: { template?: string; pool: () => Promise<Pool>; fill?: { as: PendingWork; volume: (v: Volume) => Promise<void> } }): Promise<VmRecord> {
+  async createVm(name: string, cls: VmClass, options: { template?: string; pool: () => Promise<Pool>; volumePools?: Record<string, Pool>; fill?: { as: PendingWork; volume: (v: Volume) => Promise<void> } }): Promise<VmRecord> {
     validateName('VM', name);
     const spec = Object.hasOwn(VM_CLASSES, cls) ? VM_CLASSES[cls] : undefined;
     if (!spec) throw new UsageError(`Unknown VM class ${String(cls)}: use template, app, standalone or disp.`);
+    for (const volume of Object.keys(options.volumePools ?? {})) {
+      const t = spec.volumes.find((v) => v.name === volume);
+      if (!t) throw new UsageError(`${cls === 'app' || cls === 'disp' ? 'An' : 'A'} ${cls} VM has no volume ${volume}: its volumes are ${spec.volumes.map((v) => v.name).join(', ')}.`);
+      if (t.snapOnStart) throw new UsageError(`The ${volume} volume of ${cls === 'app' ? 'an app' : 'a disp'} VM is a snapshot of its template's and lives in that volume's pool; give a pool for ${spec.volumes.filter((v) => !v.snapOnStart).map((v) => v.name).join(' or ')}.`);
+    }
     return this.withVms([name], async () => {
       const template = checkTemplate(cls, options.template, options.template === undefined ? undefined : this.registry.getVm(options.template).class);
       const pool = await options.pool();
       const volumes = new Map<string, Volume>();
       for (const t of spec.volumes) {
         const source = t.snapOnStart ? this.snapshotSource(template!, t.name) : undefined;
-        volumes.set(t.name, this.initVolume(source ? source.pool : pool, name, cls, {
+        volumes.set(t.name, this.initVolume(source ? source.pool : options.volumePools?.[t.name] ?? pool, name, cls, {
           name: t.name, rw: t.rw, saveOnStop: t.saveOnStop, snapOnStart: t.snapOnStart,
           size: source ? source.size : t.size, ...(source ? { source } : {}),
         }));

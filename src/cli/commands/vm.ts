@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import type { VmClass } from '../../app/state.js';
+import { UsageError } from '../../errors/index.js';
 import { openApp, table } from '../context.js';
 import { printJson, type CliIo } from '../output.js';
 
@@ -16,12 +17,30 @@ export function vmCommand(io: CliIo): Command {
     .description('Create a VM and its volumes.')
     .addOption(new Option('--class <class>', 'VM class').choices(['template', 'app', 'standalone', 'disp']).makeOptionMandatory())
     .option('--template <vm>', 'the template (app) or disposable template (disp)')
-    .option('-P, --pool <pool>', 'pool for its own volumes (default: the pool "default")')
+    .option('-P, --pool <[volume=]pool>', 'the pool for its own volumes (default: the pool "default"), or with VOLUME= for one volume; repeatable', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--volatile-pool <pool>', 'the pool for its volatile volume, as -P volatile=POOL (a tmpfs or a fast disk: the data is discarded at every start and stop)')
     .option('--json', 'print the VM as JSON')
-    .addHelpText('after', '\nExamples:\n  qvol vm create --class template debian\n  qvol vm create --class app --template debian work')
-    .action(async (name: string, flags: { class: VmClass; template?: string; pool?: string; json?: boolean }) => {
+    .addHelpText('after', '\nA disposable VM\'s volatile volume goes to its template\'s volatile pool unless a pool is given.\n\nExamples:\n  qvol vm create --class template debian\n  qvol vm create --class app --template debian work\n  qvol vm create --class app --template debian --volatile-pool fast work')
+    .action(async (name: string, flags: { class: VmClass; template?: string; pool?: string[]; volatilePool?: string; json?: boolean }) => {
+      let pool: string | undefined;
+      const volumePools: Record<string, string> = {};
+      for (const p of flags.pool ?? []) {
+        const eq = p.indexOf('=');
+        if (eq < 0) {
+          if (pool !== undefined) throw new UsageError(`Two pools for the VM's volumes (-P ${pool}, -P ${p}): give one, and VOLUME=POOL for the others.`);
+          pool = p;
+        } else {
+          const [volume, named] = [p.slice(0, eq), p.slice(eq + 1)];
+          if (!volume || !named || Object.hasOwn(volumePools, volume)) throw new UsageError(`Invalid -P ${p}: write VOLUME=POOL, once per volume.`);
+          volumePools[volume] = named;
+        }
+      }
+      if (flags.volatilePool !== undefined) {
+        if (Object.hasOwn(volumePools, 'volatile')) throw new UsageError('Both --volatile-pool and -P volatile=...: give one.');
+        volumePools.volatile = flags.volatilePool;
+      }
       const record = await openApp(io, (app) => app.createVm(name, flags.class, {
-        ...(flags.template ? { template: flags.template } : {}), ...(flags.pool ? { pool: flags.pool } : {}),
+        ...(flags.template ? { template: flags.template } : {}), ...(pool ? { pool } : {}), volumePools,
       }));
       if (flags.json) printJson(io, record);
       else io.stdout.write(`VM ${name} created (${flags.class}; volumes ${Object.keys(record.volumes).join(', ')})\n`);

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { statfs, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { CopyError, StoragePoolException } from '../../errors/index.js';
 import { parseBool } from '../../model/parse-bool.js';
 import { Pool, type PoolOptions, type UsageDetails, type VmRef, type VolumeRequest } from '../../model/pool.js';
@@ -56,6 +56,18 @@ export class ReflinkPool extends Pool {
 
   override get config(): Record<string, string | number | boolean> {
     return { ...super.config, dir_path: this.dirPath };
+  }
+
+  /**
+   * Makes the pool's directory and those below it down to `dir` where they are missing (a
+   * pool on a tmpfs after a reboot); the directory above the pool's must exist.
+   */
+  async recreateDirs(dir: string): Promise<void> {
+    const rel = relative(this.dirPath, dir);
+    if (rel.startsWith('..') || isAbsolute(rel)) throw new StoragePoolException(`'${dir}' is not inside the pool directory '${this.dirPath}'`);
+    let at = this.dirPath;
+    await createDir(at);
+    for (const part of rel.split(sep).filter(Boolean)) await createDir((at = join(at, part)));
   }
 
   async setup(): Promise<void> {

@@ -209,7 +209,13 @@ export class ReflinkVolume extends Volume {
 
   protected override async startVolatile(): Promise<void> {
     await this.requireOwnFiles();
-    await this.pool.files.createSparseFile(this.dirtyPath, this._size);
+    await this.pool.files.createSparseFile(this.dirtyPath, this._size).catch(async (err: unknown) => {
+      // A pool on a tmpfs is empty after a reboot. Volatile data is discarded at every
+      // start anyway, so the volume starts there as in a new pool.
+      if (!hasCode(err, 'ENOENT')) throw err;
+      await this.pool.recreateDirs(dirname(this.base));
+      await this.pool.files.createSparseFile(this.dirtyPath, this._size);
+    });
   }
 
   protected override async startOrigin(): Promise<void> {
