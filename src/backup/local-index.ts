@@ -21,6 +21,7 @@ import { promisify } from 'node:util';
 import { atomicReplace, tempPathFor } from '../io/atomic.js';
 import { native } from '../native/binding.js';
 import type { Archive } from './archive.js';
+import { RefList, findSorted } from './blob-index.js';
 import { readIndexObject } from './index-objects.js';
 import { ID_BYTES, REF_BYTES, decodeRef, type BlobRef } from './refs.js';
 import type { NamedHash } from './roots.js';
@@ -30,6 +31,8 @@ const HEADER = 64;
 const FANOUT = 65537;
 const REFS_AT = HEADER + FANOUT * 4;
 const MAC_BYTES = 32;
+/** Index objects a file does not hold are kept in memory up to this many references (16 MiB). */
+const DELTA_REFS = 2 ** 18;
 /** References read or written at a time while streaming (1 MiB). */
 const BLOCK_REFS = 16384;
 
@@ -58,7 +61,12 @@ async function readExactly(fh: FileHandle, length: number, position: number): Pr
 
 /** One index file, open for lookups; close() when done. */
 export class LocalIndex {
-  private constructor(readonly fh: FileHandle | undefined, readonly count: number, private readonly fanout: Buffer) {}
+  /**
+   * `delta`: references of index objects the file does not hold yet, few enough to be kept
+   * in memory (sorted by id) rather than worth rewriting the file for: a send on a large
+   * archive then costs a read of the new objects, not a rewrite of the whole file.
+   */
+  private constructor(readonly fh: FileHandle | undefined, readonly count: number, private readonly fanout: Buffer, readonly delta: Buffer = Buffer.alloc(0)) {}
 
   /** An index of nothing (an archive with no index objects yet), without a file. */
   static empty(): LocalIndex {
@@ -67,9 +75,10 @@ export class LocalIndex {
 
   /**
    * The index file for `indexes` (the current root's), made or brought up to date first:
-   * a file holding a prefix of them takes in the rest; any other is rebuilt.
+   * a file holding a prefix of them takes in the rest (kept in memory as `delta` while
+   * they list at most DELTA_REFS, unless `whole`); any other is rebuilt.
    */
-  static async sync(archive: Archive, indexes: NamedHash[], dir: string): Promise<LocalIndex> {
+  static async sync(archive: Archive, indexes: NamedHash[], dir: string, options: { whole?: boolean } = {}): Promise<LocalIndex> {
     if (indexes.length === 0) return LocalIndex.empty();
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const path = join(dir, `${archive.config.id.toString('hex')}-index`);
@@ -80,6 +89,11 @@ export class LocalIndex {
       have = undefined;
     }
     if (have && covered === indexes.length) return have.index;
+    if (have && !options.whole) {
+      const delta = new RefList();
+      for (let next = covered; next < indexes.length && delta.count <= DELTA_REFS; next++) delta.pushEncoded(await readIndexObject(archive, indexes[next]!));
+      if (delta.count <= DELTA_REFS) return new LocalIndex(have.index.fh, have.index.count, have.index.fanout, delta.sorted());
+    }
     // Each index object not held yet, sorted, is spilled to a run file, one object in
     // memory at a time; then one merge of the runs and the file held so far makes the new
     // file. (Merging batch by batch would rewrite the file once per batch.)
@@ -133,7 +147,7 @@ export class LocalIndex {
     return this.fh && { fd: this.fh.fd, fanout: this.fanout, base: REFS_AT };
   }
 
-  /** The reference of `id` and its position, or undefined. */
+  /** The reference of `id` and its position in the file (not in `delta`), or undefined. */
   find(id: Buffer): { ref: BlobRef; at: number } | undefined {
     const file = this.file;
     if (!file) return undefined;
@@ -142,12 +156,16 @@ export class LocalIndex {
   }
 
   lookup(id: Buffer): BlobRef | undefined {
-    return this.find(id)?.ref;
+    return this.find(id)?.ref ?? findSorted(this.delta, id);
   }
 
-  /** The references in id order, BLOCK_REFS at a time (packed, 64 bytes each). */
-  async *blocks(): AsyncGenerator<Buffer> {
+  /**
+   * The file's references in id order, BLOCK_REFS at a time (packed, 64 bytes each), then
+   * `delta` (with `delta`: empty after a `whole` sync).
+   */
+  async *blocks(options: { delta?: boolean } = {}): AsyncGenerator<Buffer> {
     for (let at = 0; at < this.count; at += BLOCK_REFS) yield await readExactly(this.fh!, Math.min(BLOCK_REFS, this.count - at) * REF_BYTES, REFS_AT + at * REF_BYTES);
+    if (options.delta && this.delta.length > 0) yield this.delta;
   }
 
   async close(): Promise<void> {

@@ -134,7 +134,7 @@ export async function pruneArchive(archive: Archive, policy: KeepPolicy, options
     // blob), at the place the index gives (a reference into a pack an earlier prune
     // repacked is found there too). A page seen once is not walked again: sessions share
     // most of their pages.
-    local = await LocalIndex.sync(archive, current.root.indexes, options.cacheDir);
+    local = await LocalIndex.sync(archive, current.root.indexes, options.cacheDir, { whole: true }); // one sequence to mark in
     const index = local;
     const present = new Set(await archive.store.list('packs/'));
     const live = new Uint8Array(Math.ceil(index.count / 8));

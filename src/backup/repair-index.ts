@@ -23,7 +23,7 @@ export async function packsOutside(archive: Archive, index: LocalIndex): Promise
   // sharing six bytes would make one look indexed: it is then only not adopted.
   const outside = new Map<number, string>();
   for (const name of await archive.store.list('packs/')) outside.set(Number.parseInt(name.slice(-32, -20), 16), name);
-  for await (const block of index.blocks()) {
+  for await (const block of index.blocks({ delta: true })) {
     for (let at = 0; at < block.length; at += REF_BYTES) outside.delete(block.readUIntBE(at + 32, 6));
     if (outside.size === 0) break;
   }

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { atomicWriteFile } from '../io/atomic.js';
 import type { Archive } from './archive.js';
-import { BlobIndex } from './blob-index.js';
+import { BlobIndex, RefList } from './blob-index.js';
 import { writeIndex } from './index-objects.js';
 import { LocalIndex } from './local-index.js';
 import { lockArchive } from './lock.js';
@@ -100,7 +100,12 @@ export async function sendToArchive(archive: Archive, vms: VmToSend[], options: 
     const adopted = await readPacks(archive, await packsOutside(archive, local), { blobs: true });
     const found = adopted.refs.sorted();
     packs.written.pushEncoded(found);
-    const index = new BlobIndex(local, found);
+    // The native sealer searches the index file and one sorted buffer: the adopted blobs
+    // and those of the index objects the file does not hold yet.
+    const extra = new RefList();
+    extra.pushEncoded(found);
+    extra.pushEncoded(local.delta);
+    const index = new BlobIndex(local, extra.sorted());
     const sink = {
       packs,
       sealing: index.sealing,

@@ -1,6 +1,7 @@
 /**
  * The archive's index as a local file (src/backup/local-index.ts): made from the root's
- * index objects, brought up to date by merging only those appended since, rebuilt when
+ * index objects, brought up to date by holding those appended since in memory while they
+ * are few or merging only them, rebuilt when
  * they were rewritten or the file was damaged; found by native lookups (both the one-read
  * stretch and the bisection by single reads), streamed in id order, and searched by the
  * native sealer so a known chunk is not sealed again.
@@ -81,10 +82,20 @@ describe('LocalIndex', () => {
 
     const known = ref(id, 77);
     const appended = [...old, ...(await indexObjects(archive, [known]))];
+    // A few references more: held in memory beside the file, which is not rewritten.
     index = await LocalIndex.sync(archive, appended, dir);
-    expect(index.count).toBe(101);
+    expect(index.count).toBe(100);
+    expect(index.delta.length).toBe(64);
     expect(index.lookup(id)!.offset).toBe(77);
-    expect(statSync(file).ino).not.toBe(inode); // merged into a new file, published whole
+    expect(statSync(file).ino).toBe(inode);
+    expect((await native.sealBlob(data, { ...keys, known: index.delta, knownFile: index.file })).blob).toBeUndefined();
+    await index.close();
+    // Asked whole (a prune), they are merged into a new file, published whole.
+    index = await LocalIndex.sync(archive, appended, dir, { whole: true });
+    expect(index.count).toBe(101);
+    expect(index.delta.length).toBe(0);
+    expect(index.lookup(id)!.offset).toBe(77);
+    expect(statSync(file).ino).not.toBe(inode);
     expect((await native.sealBlob(data, { ...keys, knownFile: index.file })).blob).toBeUndefined();
     await index.close();
 
