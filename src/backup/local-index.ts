@@ -5,7 +5,8 @@
  * starts, one pread per lookup (native/sys/sorted_refs.h; the native sealer searches it on
  * its own threads). It is a cache of the current root's index objects: it records which of
  * them it holds (their count and a digest of their names and hashes), takes in only those
- * a later root appended, and is rebuilt when a prune rewrote them. It is read only after
+ * a later root appended (held in memory beside it while they are few), and is rebuilt
+ * when a prune rewrote them. It is read only after
  * its MAC (keyed by the archive's metadata key) checks: a damaged cache would make a send
  * reference blobs where they are not.
  *
@@ -122,11 +123,13 @@ export class LocalIndex {
 
   /** The file at `path` if it is whole and its MAC checks, else undefined (it is rebuilt). */
   private static async openChecked(archive: Archive, path: string): Promise<{ index: LocalIndex; covered: number; digest: Buffer } | undefined> {
-    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+    // No link followed, no wait on a FIFO: only a regular file qvol wrote is read.
+    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => undefined);
     if (!fh) return undefined;
     try {
-      const { size } = await fh.stat();
-      if (size < REFS_AT + MAC_BYTES) throw new Error('short');
+      const st = await fh.stat();
+      const size = st.size;
+      if (!st.isFile() || size < REFS_AT + MAC_BYTES) throw new Error('not a whole index file');
       const head = await readExactly(fh, REFS_AT, 0);
       const count = Number(head.readBigUInt64LE(8));
       if (!head.subarray(0, 8).equals(MAGIC) || size !== REFS_AT + count * REF_BYTES + MAC_BYTES) throw new Error('not an index file');

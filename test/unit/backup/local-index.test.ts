@@ -6,7 +6,8 @@
  * stretch and the bisection by single reads), streamed in id order, and searched by the
  * native sealer so a known chunk is not sealed again.
  */
-import { openSync, readdirSync, readSync, statSync, writeSync, closeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, lstatSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -126,4 +127,26 @@ describe('LocalIndex', () => {
     expect(decodeRef(buf, 0, () => {})!.offset).toBe(index.lookup(id)!.offset);
     await index.close();
   });
+
+  it('a link or a FIFO planted at the file\'s name is neither followed nor waited on: the file is made anew in its place', async () => {
+    const archive = await newArchive();
+    const dir = scratchDir('lix-cache');
+    const objects = await indexObjects(archive, [ref(randomBytes(32), 5)]);
+    const path = join(dir, `${archive.config.id.toString('hex')}-index`);
+    const elsewhere = join(scratchDir('lix-elsewhere'), 'target');
+    writeFileSync(elsewhere, 'not ours');
+    symlinkSync(elsewhere, path);
+    let index = await LocalIndex.sync(archive, objects, dir);
+    expect(index.count).toBe(1);
+    await index.close();
+    expect(readFileSync(elsewhere, 'utf8')).toBe('not ours');
+    expect(lstatSync(path).isFile()).toBe(true);
+    rmSync(path);
+    execFileSync('mkfifo', [path]);
+    index = await LocalIndex.sync(archive, objects, dir);
+    expect(index.count).toBe(1);
+    await index.close();
+    expect(lstatSync(path).isFile()).toBe(true);
+  });
 });
+
