@@ -8,9 +8,8 @@ import { cpSync, existsSync, openSync, rmSync, closeSync, readdirSync, readFileS
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.js';
+import { runQvol } from '../helpers/cli.js';
 import { sameBytes } from '../helpers/files.js';
 import { scratchDir } from '../helpers/scratch.js';
 
@@ -21,11 +20,7 @@ const EXTRACTOR = join(import.meta.dirname, '../../contrib/qvol-extract.py');
 async function run(home: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
   process.env.QVOL_HOME = home;
   process.env.QVOL_BACKUP_PASSPHRASE_COMMAND = 'printf %s "correct horse"';
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]) => new Writable({ write(c, _e, cb) { into.push(String(c)); cb(); } });
-  const code = await runCli(args, { stdout: sink(out), stderr: sink(err) });
-  return { code, out: out.join(''), err: err.join('') };
+  return runQvol(args);
 }
 
 async function ok(home: string, ...args: string[]): Promise<string> {
@@ -144,8 +139,7 @@ describe('backup', () => {
     await ok(home, 'backup', 'send', dest, 's');
 
     process.env.QVOL_BACKUP_PASSPHRASE_COMMAND = 'printf wrong';
-    const wrong = await runCli(['backup', 'ls', dest], { stdout: new Writable({ write(_c, _e, cb) { cb(); } }), stderr: new Writable({ write(_c, _e, cb) { cb(); } }) });
-    expect(wrong).toBe(1);
+    expect((await runQvol(['backup', 'ls', dest])).code).toBe(1);
 
     // Rolled back to the copy taken before the second send: refused, then accepted when told.
     const rolled = await run(home, 'backup', 'ls', before);
@@ -249,8 +243,7 @@ describe('backup cat, prune, passwd, and crashes', () => {
     await ok(home, 'backup', 'passwd', dest, '--new-passphrase-command', 'printf %s "battery staple"');
     expect((await run(home, 'backup', 'ls', dest)).code).toBe(1);
     process.env.QVOL_BACKUP_PASSPHRASE_COMMAND = 'printf %s "battery staple"';
-    const out: string[] = [];
-    expect(await runCli(['backup', 'ls', dest], { stdout: new Writable({ write(c, _e, cb) { out.push(String(c)); cb(); } }), stderr: new Writable({ write(_c, _e, cb) { cb(); } }) })).toBe(0);
+    expect((await runQvol(['backup', 'ls', dest])).code).toBe(0);
   });
 
   it('a send killed after each of its object writes leaves an archive that verifies, and the next send completes', async () => {

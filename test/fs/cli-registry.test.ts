@@ -6,21 +6,14 @@
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.js';
+import { runQvol } from '../helpers/cli.js';
 import { scratchDir } from '../helpers/scratch.js';
 
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 
-async function qvol(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]) => new Writable({ write(c, _e, cb) { into.push(String(c)); cb(); } });
-  const code = await runCli(args, { stdout: sink(out), stderr: sink(err) });
-  return { code, out: out.join(''), err: err.join('') };
-}
+const qvol = (...args: string[]) => runQvol(args);
 
 const json = async (...args: string[]) => {
   const r = await qvol(...args, '--json');

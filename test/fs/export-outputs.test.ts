@@ -6,9 +6,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, lstatSync, openSync, readFileSync, readSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.js';
+import { runQvol } from '../helpers/cli.js';
 import { fsTierBlocker, skipReason } from '../helpers/gates.js';
 import { attachLoopDevice, type LoopDevice } from '../helpers/loopfs.js';
 import { scratchDir } from '../helpers/scratch.js';
@@ -17,12 +16,7 @@ const MiB = 2 ** 20;
 const blocker = fsTierBlocker();
 const home = scratchDir('outputs');
 
-async function qvol(...args: string[]): Promise<{ code: number; err: string }> {
-  const err: string[] = [];
-  const sink = (into: string[]) => new Writable({ write(c, _e, cb) { into.push(String(c)); cb(); } });
-  const code = await runCli(args, { stdout: sink([]), stderr: sink(err) });
-  return { code, err: err.join('') };
-}
+const qvol = (...args: string[]) => runQvol(args);
 
 /** `args` without --force is refused as a block device, and the device (filled with 0xee) is unchanged. */
 async function expectDeviceRefused(device: string, ...args: string[]): Promise<void> {

@@ -6,23 +6,15 @@
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.js';
+import { runQvol } from '../helpers/cli.js';
 import { scratchDir } from '../helpers/scratch.js';
 
 let home: string;
 let victim: string;
 const VICTIM = Buffer.from('VICTIM: not qvol\'s to touch\n');
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]) => new Writable({ write(c, _e, cb) { into.push(String(c)); cb(); } });
-  const code = await runCli(args, { stdout: sink(out), stderr: sink(err) });
-  return { code, out: out.join(''), err: err.join('') };
-}
-
+const run = runQvol;
 const qvol = (...args: string[]) => run(args);
 
 /** A verb with --json: its exit status and its stdout, which must be one JSON document. */
