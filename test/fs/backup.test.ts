@@ -240,7 +240,7 @@ describe('backup cat, prune, passwd, and crashes', () => {
     await ok(home, 'backup', 'cat', dest, 's:private', '-o', after);
     expect(sameFiles(after, file)).toBe(true);
 
-    await ok(home, 'backup', 'passwd', dest, '--new-passphrase-command', 'printf %s "battery staple"');
+    expect(await json(home, 'backup', 'passwd', dest, '--new-passphrase-command', 'printf %s "battery staple"')).toEqual({ archive: dest, passphraseChanged: true });
     expect((await run(home, 'backup', 'ls', dest)).code).toBe(1);
     process.env.QVOL_BACKUP_PASSPHRASE_COMMAND = 'printf %s "battery staple"';
     expect((await runQvol(['backup', 'ls', dest])).code).toBe(0);

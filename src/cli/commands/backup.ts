@@ -238,11 +238,13 @@ export function backupCommand(io: CliIo): Command {
     .description('Change the archive\'s passphrase: the master key is wrapped anew; no data is rewritten.')
     .addOption(passphraseOption())
     .option('--new-passphrase-command <cmd>', 'a command whose output is the new passphrase (default: ask on the terminal)')
+    .option('--json', 'print the result as JSON')
     .action(async (dest: string, f: Common & { newPassphraseCommand?: string }) => {
       const fresh = f.newPassphraseCommand ? archivePassphrase(f.newPassphraseCommand) : process.stdin.isTTY ? archivePassphrase(undefined) : undefined;
       if (!fresh) throw new UsageError('Give the new passphrase with --new-passphrase-command, or run on a terminal.');
       await (await import('../../app/backup.js')).backupPasswd(access(dest, f), fresh);
-      io.stdout.write(`passphrase of ${dest} changed\n`);
+      if (f.json) printJson(io, { archive: dest, passphraseChanged: true });
+      else io.stdout.write(`passphrase of ${dest} changed\n`);
     });
 
   return backup;
