@@ -6,7 +6,7 @@
  *   backup-child.js restore ARCHIVE OUTPUT CACHE       (the newest session's 'bench:v')
  *   backup-child.js prune ARCHIVE - CACHE              (keeps the newest session)
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { committedIdentity } from '../src/app/backup.js';
 import { openArchive } from '../src/backup/archive.js';
@@ -41,4 +41,7 @@ if (op === 'send') {
   await fh.close();
 }
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-process.stdout.write(JSON.stringify({ seconds, rss: process.resourceUsage().maxRSS * 1024, ...detail }));
+// This process's own peak (VmHWM). getrusage's maxRSS is not: Linux carries the forked
+// parent's resident size across exec into it, and the bench holds large buffers.
+const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+process.stdout.write(JSON.stringify({ seconds, rss: hwm ? Number(hwm[1]) * 1024 : process.resourceUsage().maxRSS * 1024, ...detail }));
