@@ -16,7 +16,7 @@ export interface RestoreVolumeOptions {
   window?: number;
   /** Calls `write` in offset order (a pipe); chunks are still read and opened `window` at a time. */
   ordered?: boolean;
-  /** Hash each chunk to its id as well (verify --data's check; about a third more CPU). */
+  /** Hash each chunk to its id as well (verify --data's check; about 60 % more CPU: measured 2.39 s of CPU against 1.49 s for 1 GiB). */
   checkIds?: boolean | undefined;
   signal?: AbortSignal | undefined;
   onProgress?: ((done: number, total: number) => void) | undefined;

@@ -213,6 +213,9 @@ describe('backup cat, prune, passwd, and crashes', () => {
     const file = join(scratchDir('bk-cat'), 'private.img');
     await ok(home, 'backup', 'cat', dest, 's:private', '-o', file);
     expect(sameFiles(file, await exported(home, 's:private'))).toBe(true);
+    const hashed = join(scratchDir('bk-cat'), 'hashed.img');
+    await ok(home, 'backup', 'cat', dest, 's:private', '-o', hashed, '--check-ids'); // each chunk hashed to its id too
+    expect(sameFiles(hashed, file)).toBe(true);
     const piped = join(scratchDir('bk-cat'), 'piped.img');
     const fifo = join(scratchDir('bk-cat'), 'fifo');
     spawnSync('mkfifo', [fifo]);
@@ -443,7 +446,7 @@ describe('backup cat, prune, passwd, and crashes', () => {
     // The data a replace replaced is a revision: revert brings it back.
     await write(home, 's', 'private', MiB, pattern(MiB, 60));
     const mine = await exported(home, 's:private');
-    await ok(home, 'backup', 'restore', dest, 's', '--replace');
+    await ok(home, 'backup', 'restore', dest, 's', '--replace', '--check-ids');
     expect(same(await exported(home, 's:private'), want.private)).toBe(true);
     await ok(home, 'volume', 'revert', 's:private');
     expect(same(await exported(home, 's:private'), mine)).toBe(true);

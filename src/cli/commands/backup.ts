@@ -48,7 +48,7 @@ function parseCompression(text: string): Compression {
   return { codec: 'zstd', level };
 }
 
-const checkIdsOption = () => new Option('--check-ids', 'also hash every chunk to its id, as verify --data does (each chunk is authenticated either way: its tag binds its id; this costs about a third more CPU)');
+const checkIdsOption = () => new Option('--check-ids', 'also hash every chunk to its id, as verify --data does (each chunk is authenticated either way: its tag binds its id; it costs about 60 % more CPU)');
 
 const passphraseOption = () => new Option('--passphrase-command <cmd>', 'a command whose output is the passphrase (default: $QVOL_BACKUP_PASSPHRASE_COMMAND, else ask on the terminal)');
 
