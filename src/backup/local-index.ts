@@ -90,19 +90,34 @@ export class LocalIndex {
       have = undefined;
     }
     if (have && covered === indexes.length) return have.index;
-    if (have && !options.whole) {
-      const delta = new RefList();
-      for (let next = covered; next < indexes.length && delta.count <= DELTA_REFS; next++) delta.pushEncoded(await readIndexObject(archive, indexes[next]!));
-      if (delta.count <= DELTA_REFS) return new LocalIndex(have.index.fh, have.index.count, have.index.fanout, delta.sorted());
+    try {
+      if (have && !options.whole) {
+        const delta = new RefList();
+        for (let next = covered; next < indexes.length && delta.count <= DELTA_REFS; next++) delta.pushEncoded(await readIndexObject(archive, indexes[next]!));
+        if (delta.count <= DELTA_REFS) {
+          const index = new LocalIndex(have.index.fh, have.index.count, have.index.fanout, delta.sorted());
+          have = undefined; // its file is the new index's now
+          return index;
+        }
+      }
+      return await LocalIndex.merge(archive, path, indexes, covered, have?.index);
+    } finally {
+      await have?.index.close();
     }
-    // Each index object not held yet, sorted, is spilled to a run file, one object in
-    // memory at a time; then one merge of the runs and the file held so far makes the new
-    // file. (Merging batch by batch would rewrite the file once per batch.)
+  }
+
+  /**
+   * Writes the index file for `indexes` from `base` (holding the first `covered`, or none)
+   * and the rest. Each index object not held yet, sorted, is spilled to a run file, one
+   * object in memory at a time; then one merge of the runs and `base` makes the new file.
+   * (Merging batch by batch would rewrite the file once per batch.)
+   */
+  private static async merge(archive: Archive, path: string, indexes: NamedHash[], covered: number, base: LocalIndex | undefined): Promise<LocalIndex> {
     const spillPath = tempPathFor(path);
     const spill = await open(spillPath, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     await unlink(spillPath); // nameless from here on: a crash leaves nothing of it
     try {
-      const runs: RunCursor[] = have ? [new RunCursor(have.index.fh!.fd, REFS_AT, have.index.count)] : [];
+      const runs: RunCursor[] = base ? [new RunCursor(base.fh!.fd, REFS_AT, base.count)] : [];
       let end = 0;
       for (const named of indexes.slice(covered)) {
         const body = await readIndexObject(archive, named);
@@ -116,7 +131,6 @@ export class LocalIndex {
       // Just written and synced: opened without reading it all again for its MAC.
       return new LocalIndex(await open(path, constants.O_RDONLY | constants.O_NOFOLLOW), made!.count, made!.fanout);
     } finally {
-      await have?.index.close();
       await spill.close();
     }
   }

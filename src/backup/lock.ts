@@ -1,9 +1,9 @@
 /**
  * One writer at a time (docs/archive-format.md §9): a writer stores a lock object, and
  * gives way to any other lock that is alive: refreshed within 15 minutes, or held by a
- * live process of this host. A lock of this host whose process is gone is removed. Two
- * writers that store locks at the same moment both see both; the one with the larger name
- * gives way.
+ * live process of this host. A lock of this host whose process is gone is removed. A
+ * writer goes ahead only if no other lock is there after its own is stored; two that
+ * store theirs at the same moment both step back, and try again after a random pause.
  */
 import { hostname } from 'node:os';
 import { ArchiveError } from '../errors/index.js';
@@ -12,6 +12,8 @@ import type { ObjectStore } from './store.js';
 
 const STALE_MS = 15 * 60_000;
 const REFRESH_MS = 60_000;
+/** Times two writers that stored their locks at once both step back and try again. */
+const ATTEMPTS = 5;
 
 interface LockBody {
   host: string;
@@ -70,14 +72,22 @@ export async function lockArchive(store: ObjectStore, operation: string): Promis
     const who = b.lock ? `${b.lock.operation} by pid ${b.lock.pid} on ${b.lock.host}, since ${b.lock.started}` : `a writer (${b.name})`;
     throw new ArchiveError('ARCHIVE_LOCKED', `The archive in ${store.location} is in use (${who}): wait for it to finish and try again.`, { path: store.location });
   };
-  const before = await blockers(undefined);
-  if (before.length > 0) refuse(before[0]!);
-  let name = `locks/${native.randomBytes(16).toString('hex')}`;
-  await store.put(name, Buffer.from(JSON.stringify(body())));
-  const after = (await blockers(name)).filter((b) => b.name < name);
-  if (after.length > 0) {
+  // Put, then look: a writer goes ahead only if, once its own lock is stored, it sees no
+  // other. Of two writers, the later to store its lock then sees the earlier one's, so
+  // they never both go ahead. (Letting the smaller name win when both see each other was
+  // not safe: the earlier may have looked before the later stored its lock, and gone
+  // ahead.) Two that see each other both step back and try again after a random pause.
+  let name = '';
+  for (let attempt = 1; ; attempt++) {
+    const before = await blockers(undefined);
+    if (before.length > 0) refuse(before[0]!);
+    name = `locks/${native.randomBytes(16).toString('hex')}`;
+    await store.put(name, Buffer.from(JSON.stringify(body())));
+    const after = await blockers(name);
+    if (after.length === 0) break;
     await store.delete(name);
-    refuse(after[0]!);
+    if (attempt === ATTEMPTS) refuse(after[0]!);
+    await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 100 * attempt));
   }
   const timer = setInterval(() => {
     void (async () => {

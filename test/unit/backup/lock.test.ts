@@ -36,4 +36,34 @@ describe('archive lock', () => {
     await store.put(`locks/${'c'.repeat(32)}`, lockBody('elsewhere', 1, new Date(Date.now() - 3600_000)));
     await (await lockArchive(store, 'backup send')).release();
   });
+
+  it('of two writers, the later to store its lock gives way, even when it looked before the earlier stored its own', async () => {
+    const store = new DirectoryStore(scratchDir('lock'));
+    for (let round = 0; round < 8; round++) {
+      // B looks (and sees nobody), then stores its lock only once A holds the archive.
+      let letB!: () => void;
+      const gate = new Promise<void>((resolve) => { letB = resolve; });
+      const lateStore = Object.assign(Object.create(store) as DirectoryStore, {
+        put: async (name: string, data: Uint8Array) => { await gate; return store.put(name, data); },
+      });
+      const b = lockArchive(lateStore, 'backup prune');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const a = await lockArchive(store, 'backup send');
+      letB();
+      await expect(b).rejects.toMatchObject({ code: 'ARCHIVE_LOCKED' });
+      await a.release();
+      expect(await store.list('locks/')).toEqual([]);
+    }
+  });
+
+  it('two writers at once: never both, and one of them goes ahead', async () => {
+    const store = new DirectoryStore(scratchDir('lock'));
+    for (let round = 0; round < 10; round++) {
+      const both = await Promise.allSettled([lockArchive(store, 'backup send'), lockArchive(store, 'backup prune')]);
+      const held = both.filter((r) => r.status === 'fulfilled');
+      expect(held.length).toBe(1);
+      await (held[0] as PromiseFulfilledResult<{ release(): Promise<void> }>).value.release();
+    }
+  });
 });
+
