@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { initArchive, openArchive, type Archive } from '../../../src/backup/archive.js';
+import { closePlaces } from '../../../src/backup/places.js';
 import { restoreVolume } from '../../../src/backup/restore-volume.js';
 import { listSessions, sendToArchive } from '../../../src/backup/send.js';
 import { DirectoryStore } from '../../../src/backup/store.js';
@@ -38,8 +39,9 @@ async function makeArchive(): Promise<void> {
 
 /** Every way in: list, verify --data, restore the volume. Resolves to the first refusal, or undefined. */
 async function tryEverything(): Promise<unknown> {
+  let archive: Archive | undefined;
   try {
-    const archive: Archive = await openArchive(new DirectoryStore(dest), pass);
+    archive = await openArchive(new DirectoryStore(dest), pass);
     const sessions = await listSessions(archive, { cacheDir });
     const v = await verifyArchive(archive, { cacheDir, data: true });
     if (v.problems.length > 0) return Object.assign(new Error(v.problems[0]!.message), { code: 'ARCHIVE_CORRUPT', path: v.problems[0]!.object });
@@ -47,6 +49,8 @@ async function tryEverything(): Promise<unknown> {
     return undefined;
   } catch (err) {
     return err;
+  } finally {
+    if (archive) await closePlaces(archive); // as the app layer does after every verb
   }
 }
 
