@@ -64,8 +64,9 @@ export class VmStorage {
 
   /**
    * Creates a VM of `cls` with the class's volumes, in `pool` or the one `volumePools`
-   * gives a volume (snapshots stay with their source). With `fill`, each volume is filled once made (a restore), and the VM is
-   * whole only after the last: until then it is pending, so a crash leaves it for recover.
+   * gives a volume (snapshots stay with their source). With `fill`, each volume is filled
+   * once made (a restore), and the VM is whole only after the last: until then it is
+   * pending, so a crash leaves it for recover.
    */
   async createVm(name: string, cls: VmClass, options: { template?: string; pool: () => Promise<Pool>; volumePools?: Record<string, Pool>; fill?: { as: PendingWork; volume: (v: Volume) => Promise<void> } }): Promise<VmRecord> {
     validateName('VM', name);

@@ -46,8 +46,8 @@ export class RefList {
 
 /**
  * The blobs a send may reuse: the archive's index (a local file, src/backup/local-index.ts),
- * `extra` references held in memory (sorted by id, one per id: an interrupted send's packs
- * this send adopts), and the blobs this send stored.
+ * `extra` references held in memory (sorted by id, one per id: the index's delta and an
+ * interrupted send's packs this send adopts), and the blobs this send stored.
  */
 export class BlobIndex {
   private readonly fresh = new Map<string, BlobRef>();
@@ -60,7 +60,8 @@ export class BlobIndex {
   }
 
   lookup(id: Buffer): BlobRef | undefined {
-    return this.local.lookup(id) ?? findSorted(this.extra, id) ?? this.fresh.get(id.toString('hex'));
+    // The file, then `extra` (which holds the local index's delta too), then this send's.
+    return this.local.find(id)?.ref ?? findSorted(this.extra, id) ?? this.fresh.get(id.toString('hex'));
   }
 
   remember(ref: BlobRef): void {

@@ -20,7 +20,7 @@ import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { atomicReplace, tempPathFor } from '../io/atomic.js';
-import { native } from '../native/binding.js';
+import { native, type SortedRefsFile } from '../native/binding.js';
 import type { Archive } from './archive.js';
 import { RefList, findSorted } from './blob-index.js';
 import { readIndexObject } from './index-objects.js';
@@ -160,7 +160,7 @@ export class LocalIndex {
   }
 
   /** What the native sealer takes as `knownFile`; undefined for an empty index. */
-  get file(): { fd: number; fanout: Buffer; base: number } | undefined {
+  get file(): SortedRefsFile | undefined {
     return this.fh && { fd: this.fh.fd, fanout: this.fanout, base: REFS_AT };
   }
 

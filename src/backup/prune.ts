@@ -8,13 +8,12 @@
  * blobs' references packed, 64 bytes each.
  */
 import type { Archive } from './archive.js';
-import { RefList } from './blob-index.js';
 import { IndexWriter } from './index-objects.js';
 import { LocalIndex } from './local-index.js';
 import { lockArchive } from './lock.js';
 import { ArchiveError } from '../errors/index.js';
 import { PackWriter } from './pack-writer.js';
-import { ID_BYTES, REF_BYTES, decodeRef, packName, type BlobRef } from './refs.js';
+import { REF_BYTES, decodeRef, encodeRef, packName, type BlobRef } from './refs.js';
 import { currentRoot, writeRoot, type NamedHash, type RootOptions } from './roots.js';
 import { readSession, type Session } from './sessions.js';
 import { checkRef, openStoredBlob, walkTree } from './tree.js';
@@ -52,44 +51,33 @@ async function forEachLive(local: LocalIndex, live: Uint8Array, each: (block: Bu
 }
 
 /**
- * Writes the index of the live blobs, copying those of `sparse` packs into new packs on the
- * way, each authenticated and hashed (nothing damaged is carried over unnoticed). Sessions
- * keep their references: the index gives a moved blob's new place.
+ * Writes the index of the live blobs in one pass over the index in id order, copying those
+ * of `sparse` packs into new packs on the way, each authenticated and hashed (nothing
+ * damaged is carried over unnoticed), and listing them at their new places. Sessions keep
+ * their references: the index gives a moved blob's new place. The index objects name packs
+ * still being stored, but only the root written after this names them.
  */
 async function writeLiveIndex(archive: Archive, local: LocalIndex, live: Uint8Array, sparse: Set<string>): Promise<NamedHash[]> {
-  const moved = new RefList();
-  if (sparse.size > 0) {
-    const writer = new PackWriter(archive);
-    try {
-      await forEachLive(local, live, async (block, at) => {
-        const ref = decodeRef(block, at, () => {})!;
-        const pack = packName(ref.pack);
-        if (!sparse.has(pack)) return;
-        const blob = await archive.store.read(pack, ref.offset, ref.stored);
-        const type = blob[5];
-        if (type !== 7 && type !== 8) throw new ArchiveError('ARCHIVE_CORRUPT', `The blob at byte ${ref.offset} of ${pack} is not a chunk or a page.`, { path: pack });
-        checkRef(archive, ref, type);
-        await openStoredBlob(archive, ref, type, blob); // checked, not carried over damaged
-        await writer.add(type, ref.id, blob, ref.plain);
-      });
-      await writer.finish();
-    } finally {
-      await writer.settle();
-    }
-    moved.pushEncoded(writer.written.sorted());
-  }
-  // The blobs staying where they are and the moved ones, merged in id order.
-  const movedRefs = moved.sorted();
-  let m = 0;
+  const writer = new PackWriter(archive);
   const out = new IndexWriter(archive);
-  await forEachLive(local, live, async (block, at) => {
-    while (m < movedRefs.length && movedRefs.compare(block, at, at + ID_BYTES, m, m + ID_BYTES) < 0) {
-      await out.push(movedRefs, m);
-      m += REF_BYTES;
-    }
-    if (!sparse.has(packName(block.subarray(at + 32, at + 48)))) await out.push(block, at);
-  });
-  for (; m < movedRefs.length; m += REF_BYTES) await out.push(movedRefs, m);
+  const moved = Buffer.alloc(REF_BYTES);
+  try {
+    await forEachLive(local, live, async (block, at) => {
+      const ref = decodeRef(block, at, () => {})!;
+      const pack = packName(ref.pack);
+      if (!sparse.has(pack)) return out.push(block, at);
+      const blob = await archive.store.read(pack, ref.offset, ref.stored);
+      const type = blob[5];
+      if (type !== 7 && type !== 8) throw new ArchiveError('ARCHIVE_CORRUPT', `The blob at byte ${ref.offset} of ${pack} is not a chunk or a page.`, { path: pack });
+      checkRef(archive, ref, type);
+      await openStoredBlob(archive, ref, type, blob); // checked, not carried over damaged
+      encodeRef(await writer.add(type, ref.id, blob, ref.plain), moved, 0);
+      await out.push(moved, 0);
+    });
+    await writer.finish();
+  } finally {
+    await writer.settle();
+  }
   return out.finish();
 }
 

@@ -3,8 +3,8 @@
  * from its pack, authenticated (the tag binds the chunk's id: only a holder of the key could
  * have sealed content that does not hash to it, so the id is hashed again only when asked,
  * as `verify --data` always does), decompressed on the pool's threads, and written at its
- * offset. Zero chunks are not written: the target (an import
- * target, a new file) reads zero there, so holes stay holes.
+ * offset. Zero chunks are not written: the target (an import target, a new file) reads
+ * zero there, so holes stay holes.
  */
 import { CancelledError } from '../errors/index.js';
 import type { Archive } from './archive.js';

@@ -5,7 +5,7 @@
  * stored: its reference is zero, and so is a whole zero subtree.
  */
 import { ArchiveError } from '../errors/index.js';
-import { native } from '../native/binding.js';
+import { native, type SortedRefsFile } from '../native/binding.js';
 import type { Archive } from './archive.js';
 import type { PackWriter } from './pack-writer.js';
 import { placeOf } from './places.js';
@@ -28,7 +28,7 @@ export interface PageSink {
   lookup(id: Buffer): BlobRef | undefined;
   remember(ref: BlobRef): void;
   /** What the native sealer takes to skip blobs the archive holds (BlobIndex.sealing). */
-  sealing: { known: Buffer; knownFile: { fd: number; fanout: Buffer; base: number } | undefined };
+  sealing: { known: Buffer; knownFile: SortedRefsFile | undefined };
 }
 
 async function storePage(archive: Archive, sink: PageSink, page: Buffer): Promise<BlobRef | undefined> {

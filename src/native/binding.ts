@@ -12,6 +12,13 @@ export type Mode = 'auto' | 'always' | 'never';
 export type CopyMethod = 'clone' | 'copy_file_range' | 'readwrite';
 export type ZeroRung = 'punch' | 'zeroout' | 'zero_range' | 'write';
 
+/** A local index file open for lookups (src/backup/local-index.ts, native/sys/sorted_refs.h). */
+export interface SortedRefsFile {
+  fd: number;
+  fanout: Buffer;
+  base: number;
+}
+
 export interface NativeCopyOptions {
   length: number;
   targetSize: number;
@@ -221,11 +228,11 @@ export interface NativeBinding {
   zstdDecompress(frame: Uint8Array, maxSize: number): Buffer;
   argon2id(passphrase: Buffer, salt: Buffer, opslimit: number, memlimit: number): Promise<Buffer>;
   /** A chunk or page sealed as a blob on a pool thread; no blob when `known` (64-byte references sorted by id) holds its id. */
-  sealBlob(data: Buffer, options: { type: 7 | 8; idKey: Buffer; dataKey: Buffer; level: number; known?: Buffer; knownFile?: { fd: number; fanout: Buffer; base: number } | undefined; disable?: number | undefined }): Promise<{ id: Buffer; blob?: Buffer }>;
+  sealBlob(data: Buffer, options: { type: 7 | 8; idKey: Buffer; dataKey: Buffer; level: number; known?: Buffer; knownFile?: SortedRefsFile | undefined; disable?: number | undefined }): Promise<{ id: Buffer; blob?: Buffer }>;
   /** Sorts 64-byte references in place by id, one of each id first; returns how many. */
   sortRefsSync(refs: Buffer): number;
   /** A chunk read from `fd` and sealed on a pool thread: `zero` when it reads all zeros (nothing else done). */
-  sealChunk(fd: number, offset: number, length: number, options: { type: 7; idKey: Buffer; dataKey: Buffer; level: number; known?: Buffer; knownFile?: { fd: number; fanout: Buffer; base: number } | undefined; disable?: number | undefined }): Promise<{ zero: true; id?: undefined; blob?: undefined } | { zero?: undefined; id: Buffer; blob?: Buffer }>;
+  sealChunk(fd: number, offset: number, length: number, options: { type: 7; idKey: Buffer; dataKey: Buffer; level: number; known?: Buffer; knownFile?: SortedRefsFile | undefined; disable?: number | undefined }): Promise<{ zero: true; id?: undefined; blob?: undefined } | { zero?: undefined; id: Buffer; blob?: Buffer }>;
   /** A blob opened and checked (tag, codec, bound, id) on a pool thread; else an Error coded EAUTH, EFORMAT or EID. */
   /**
    * `inPlace`: `blob` is decrypted where it lies (given up by the caller); a stored payload
@@ -233,7 +240,7 @@ export interface NativeBinding {
    * (the tag binds the id already; native/blob.cc).
    */
   /** A lookup in a local index file (src/backup/local-index.ts): the reference of `id` and its position. */
-  findRefSync(file: { fd: number; fanout: Buffer; base: number }, id: Buffer): { ref: Buffer; at: number } | undefined;
+  findRefSync(file: SortedRefsFile, id: Buffer): { ref: Buffer; at: number } | undefined;
   openBlob(blob: Buffer, options: { type: 7 | 8; id: Buffer; idKey: Buffer; dataKey: Buffer; maxPlain: number; inPlace?: boolean; checkId?: boolean; disable?: number }): Promise<Buffer>;
   /** A new kernel pipe, [readFd, writeFd], close-on-exec; the caller closes both. */
   pipeSync(): [number, number];
