@@ -9,6 +9,7 @@ void InitBlkdev(Napi::Env env, Napi::Object exports);
 void InitBlob(Napi::Env env, Napi::Object exports);
 void InitCopy(Napi::Env env, Napi::Object exports);
 void InitCrypto(Napi::Env env, Napi::Object exports);
+void InitDevmapper(Napi::Env env, Napi::Object exports);
 void InitDurable(Napi::Env env, Napi::Object exports);
 void InitExtents(Napi::Env env, Napi::Object exports);
 void InitLock(Napi::Env env, Napi::Object exports);
@@ -34,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitBlob(env, exports);
   InitCopy(env, exports);
   InitCrypto(env, exports);
+  InitDevmapper(env, exports);
   InitDurable(env, exports);
   InitExtents(env, exports);
   InitLock(env, exports);

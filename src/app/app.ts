@@ -8,7 +8,9 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createPool, driverNames, driverParameters, embeddedPoolOptions } from '../drivers/registry.js';
 import type { DriverContext } from '../model/driver-context.js';
+import { QubesValueError, UsageError } from '../errors/index.js';
 import { validateName } from '../model/names.js';
+import { parseBool } from '../model/parse-bool.js';
 import type { Pool } from '../model/pool.js';
 import type { Volume } from '../model/volume.js';
 import { qvolHome } from './home.js';
@@ -35,6 +37,8 @@ export interface OpenOptions {
 }
 
 const DEFAULT_POOL = 'default';
+/** The settings `setPoolConfig` takes (Qubes' admin.pool.Set.*). */
+export const POOL_SETTINGS = ['revisions_to_keep', 'ephemeral_volatile'] as const;
 
 export class QvolApp {
   private readonly storage: VmStorage;
@@ -90,6 +94,30 @@ export class QvolApp {
     }
     await pool.locks.pool(() => pool.setup());
     await this.registry.addPool(pool);
+    return pool;
+  }
+
+  /**
+   * Changes a pool's `revisions_to_keep` or `ephemeral_volatile` (Qubes' admin.pool.Set.*),
+   * and stores it. Volumes with no value of their own follow at once: a running VM's
+   * volatile volume takes the new `ephemeral` default at its next start.
+   */
+  async setPoolConfig(name: string, key: string, value: string): Promise<Pool> {
+    const pool = this.getPool(name);
+    switch (key) {
+      case 'revisions_to_keep': {
+        const n = Number(value);
+        if (value.trim() === '' || !Number.isInteger(n) || n < -1) throw new QubesValueError(`Invalid revisions_to_keep '${value}' for pool ${name}: use a whole number, -1 (no snapshots) or more.`);
+        pool.revisionsToKeep = n;
+        break;
+      }
+      case 'ephemeral_volatile':
+        pool.ephemeralVolatile = parseBool(value);
+        break;
+      default:
+        throw new UsageError(`Unknown pool setting '${key}': use ${POOL_SETTINGS.join(' or ')}.`);
+    }
+    await this.registry.savePool(pool);
     return pool;
   }
 

@@ -191,6 +191,14 @@ export class Registry {
     this.pools.set(pool.name, pool);
   }
 
+  /** Stores a registered pool's changed settings. */
+  async savePool(pool: Pool): Promise<void> {
+    this.getPool(pool.name);
+    await this.mutate((state) => {
+      state.pools[pool.name] = { ...pool.config, name: pool.name, driver: pool.driver } as PoolConfig;
+    });
+  }
+
   /** Forgets a pool that no volume uses. */
   async removePool(name: string): Promise<void> {
     this.getPool(name);

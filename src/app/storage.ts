@@ -3,7 +3,9 @@
  * "VMs"): create, start, stop, remove and clone a VM's volumes together, with the VM's lock
  * held and the registry changed only at the edges. A start that fails half-way stops what
  * it started; a create or clone that fails removes what it made; recover goes past a VM
- * that fails and reports every failure. This is where ephemeral encryption will hook in.
+ * that fails and reports every failure. An ephemeral volume starts behind a dm-crypt
+ * mapping with a throw-away key, and every stop closes a mapping it finds, whether or not
+ * the volume is ephemeral now (io/dm-crypt.ts).
  */
 import { QubesVMError, QubesVMNotHaltedError, QvolError, UsageError } from '../errors/index.js';
 import { validateName } from '../model/names.js';
@@ -17,6 +19,8 @@ import { VM_CLASSES, checkTemplate, frontendName } from './vm-classes.js';
 export interface StartedDevice extends BlockDevice {
   volume: string;
   frontend: string;
+  /** Behind a dm-crypt mapping with a throw-away key: `path` is the mapping. */
+  ephemeral: boolean;
 }
 
 /** A cloned VM, and how each of its volumes' data came over (reflink, zfs clone, ...). */
@@ -81,11 +85,15 @@ export class VmStorage {
       const template = checkTemplate(cls, options.template, options.template === undefined ? undefined : this.registry.getVm(options.template).class);
       const pool = await options.pool();
       const volumes = new Map<string, Volume>();
+      // A disposable takes `ephemeral` from its template's volume only where that was set
+      // explicitly (Qubes' DispVM); unset, it follows its own pool.
+      const inherited = cls === 'disp' ? this.registry.volumesOf(template!) : undefined;
       for (const t of spec.volumes) {
         const source = t.snapOnStart ? this.snapshotSource(template!, t.name) : undefined;
+        const ephemeral = inherited?.get(t.name)?.config.ephemeral;
         volumes.set(t.name, this.initVolume(source ? source.pool : options.volumePools?.[t.name] ?? pool, name, cls, {
           name: t.name, rw: t.rw, saveOnStop: t.saveOnStop, snapOnStart: t.snapOnStart,
-          size: source ? source.size : t.size, ...(source ? { source } : {}),
+          size: source ? source.size : t.size, ...(source ? { source } : {}), ...(ephemeral === undefined ? {} : { ephemeral }),
         }));
       }
       await this.makeVm(name, cls, volumes, options.fill?.as ?? 'create', template, options.fill?.volume);
@@ -175,16 +183,19 @@ export class VmStorage {
           throw new QubesVMError(name, `Volume ${v.source.vid} is running`);
         }
       }
-      const results = await Promise.allSettled(volumes.map((v) => v.start()));
+      const results = await Promise.allSettled(volumes.map((v) => startVolume(v)));
       const failed = results.find((r) => r.status === 'rejected');
       if (failed) {
         // Undo the volumes that did start, so the VM is halted as it was.
         const started = volumes.filter((_, i) => results[i]!.status === 'fulfilled');
-        await Promise.allSettled(started.map((v) => v.stop()));
+        await Promise.allSettled(started.map((v) => stopVolume(v)));
         throw failed.reason;
       }
       await this.markers.mark(volumes);
-      return volumes.map((v, i) => ({ ...v.blockDevice()!, volume: v.name, frontend: frontendName(v.name, i) }));
+      return volumes.map((v, i) => {
+        const device = results[i]!.status === 'fulfilled' ? (results[i] as PromiseFulfilledResult<BlockDevice | undefined>).value : undefined;
+        return { ...(device ?? v.blockDevice()!), volume: v.name, frontend: frontendName(v.name, i), ephemeral: device !== undefined };
+      });
     });
   }
 
@@ -199,7 +210,7 @@ export class VmStorage {
    */
   private async stopLocked(name: string): Promise<void> {
     const volumes = [...this.registry.volumesOf(name).values()];
-    const results = await Promise.allSettled(volumes.map((v) => v.stop()));
+    const results = await Promise.allSettled(volumes.map((v) => stopVolume(v)));
     const stopped = volumes.filter((_, i) => results[i]!.status === 'fulfilled');
     await this.markers.clear(stopped);
     await this.registry.saveVm(name);
@@ -220,7 +231,7 @@ export class VmStorage {
       const users = this.registry.listVms().filter((vm) => vm.template === name).map((vm) => vm.name);
       if (users.length > 0) throw new QvolError('VM_IN_USE', `VM ${name} is the template of ${users.join(', ')}: remove those first.`, { path: name });
       const volumes = [...this.registry.volumesOf(name).values()];
-      for (const v of volumes) await v.stop().catch(() => undefined);
+      for (const v of volumes) await stopVolume(v).catch(() => undefined);
       for (const v of volumes) await v.remove();
       await this.markers.clear(volumes);
       await this.registry.deleteVm(name);
@@ -254,4 +265,22 @@ export class VmStorage {
     }
     return result;
   }
+}
+
+/**
+ * Starts one volume: an ephemeral one behind its mapping, whose device is then
+ * the one the VM gets (Qubes' make_encrypted_device); undefined means the volume's own.
+ */
+async function startVolume(v: Volume): Promise<BlockDevice | undefined> {
+  if (!v.ephemeral) {
+    await v.start();
+    return undefined;
+  }
+  const { path } = await v.startEncrypted(v.encryptedPath(v.name));
+  return { path, name: v.name, rw: true, devtype: 'disk' };
+}
+
+/** Stops one volume, closing a mapping at its encrypted path first if there is one. */
+function stopVolume(v: Volume): Promise<void> {
+  return v.stopEncrypted(v.encryptedPath(v.name));
 }

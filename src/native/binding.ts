@@ -139,6 +139,29 @@ export interface BlockGeometry {
   readOnly: boolean;
 }
 
+/** A device number, as the kernel's device-mapper and loop calls give and take it. */
+export interface DeviceNumber {
+  major: number;
+  minor: number;
+}
+
+export interface DmDeviceInfo extends DeviceNumber {
+  openCount: number;
+  /** Targets in the live table: 0 for a device created and never resumed. */
+  targetCount: number;
+  suspended: boolean;
+  liveTable: boolean;
+  inactiveTable: boolean;
+}
+
+/** A loop device attached with autoclear: it goes away when `fd` and every later opener close it. */
+export interface AttachedLoop extends DeviceNumber {
+  fd: number;
+  path: string;
+  /** LOOP_CONFIGURE did it; false: LOOP_SET_FD and LOOP_SET_STATUS64 (before 5.8, or forced). */
+  configured: boolean;
+}
+
 export interface OpenedBeneath {
   fd: number;
   type: 'file' | 'directory' | 'block' | 'other';
@@ -201,6 +224,23 @@ export interface NativeBinding {
     options: { isBlockDevice: boolean; unmap?: boolean; disable?: number },
   ): Promise<ZeroRung>;
   blockGeometrySync(fd: number): BlockGeometry;
+  /** The device-mapper interface version (the ioctl rung's probe); throws where refused. */
+  dmVersionSync(): [number, number, number];
+  dmCreateSync(name: string, uuid: string): DeviceNumber;
+  /** undefined when no device has that name. */
+  dmInfoSync(name: string): DmDeviceInfo | undefined;
+  /** Loads a dm-crypt table over `backing` with a key made, used and wiped in the addon. */
+  dmLoadCryptSync(name: string, sectors: number, backing: DeviceNumber, discards: boolean): void;
+  /** Makes the loaded table live; the event tells udev's rules to leave the device alone. */
+  dmResumeSync(name: string): void;
+  /** false when no device has that name; EBUSY while it is open. */
+  dmRemoveSync(name: string): boolean;
+  /** /dev/mapper/<name> as a block device node (0600), replacing a stale node or link. */
+  dmNodeMakeSync(name: string, dev: DeviceNumber): void;
+  /** Removes /dev/mapper/<name> when it is a node or a link; false when there was none. */
+  dmNodeRemoveSync(name: string): boolean;
+  /** A free loop device over the regular file `fd`, with autoclear and no partition scan. */
+  loopAttachSync(fd: number, options?: { legacy?: boolean }): AttachedLoop;
   /**
    * Opens `rel` below the directory `root` following no symbolic link (openat2 with
    * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or a component walk with O_NOFOLLOW); ELOOP for

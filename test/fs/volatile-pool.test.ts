@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runQvol } from '../helpers/cli.js';
 import { scratchDir } from '../helpers/scratch.js';
+import { ioctlRungAvailable } from '../../src/io/dm-crypt.js';
 
 const qvol = (...args: string[]) => runQvol(args);
 
@@ -71,5 +72,46 @@ describe.skipIf(!isRoot)('volatile volumes in a pool of their own', () => {
     expect(existsSync(again.find((d) => d.volume === 'volatile')!.path)).toBe(true);
     await json('vm', 'stop', 'w');
     for (const vm of ['d1', 'd2', 'w']) expect((await qvol('vm', 'remove', vm)).code).toBe(0);
+  });
+
+  it('pool set changes ephemeral_volatile and revisions_to_keep, stored, with the Qubes checks', async () => {
+    process.env.QVOL_HOME = scratchDir('vp-set');
+    await json('vm', 'create', '--class', 'template', 't');
+    await json('vm', 'create', '--class', 'app', '--template', 't', 'w');
+    const ephemeral = async (ref: string) => (await json<{ ephemeral: boolean }>('volume', 'info', ref)).ephemeral;
+    expect(await ephemeral('w:volatile')).toBe(false);
+    expect(await json('pool', 'set', 'default', 'ephemeral_volatile', 'true')).toMatchObject({ ephemeral_volatile: true });
+    // Read live: the volatile follows, the others never can.
+    expect(await ephemeral('w:volatile')).toBe(true);
+    expect(await ephemeral('w:private')).toBe(false);
+    expect(await ephemeral('w:root')).toBe(false);
+    expect((await json<{ ephemeral_volatile: boolean }>('pool', 'info', 'default')).ephemeral_volatile).toBe(true);
+    // A disposable follows its template's explicit value, else its own pool's.
+    await json('vm', 'create', '--class', 'disp', '--template', 'w', 'd1');
+    expect(await ephemeral('d1:volatile')).toBe(true);
+    await json('volume', 'config', 'w:volatile', 'ephemeral', 'false');
+    expect(await ephemeral('w:volatile')).toBe(false);
+    await json('vm', 'create', '--class', 'disp', '--template', 'w', 'd2');
+    expect(await ephemeral('d2:volatile')).toBe(false);
+    expect(await ephemeral('d1:volatile')).toBe(true);
+    expect(await json('pool', 'set', 'default', 'revisions_to_keep', '3')).toMatchObject({ revisions_to_keep: 3 });
+
+    expect((await qvol('pool', 'set', 'default', 'ephemeral_volatile', 'abc')).err).toMatch(/Invalid boolean value 'abc'/);
+    expect((await qvol('pool', 'set', 'default', 'revisions_to_keep', '-2')).err).toMatch(/Invalid revisions_to_keep '-2'/);
+    expect((await qvol('pool', 'set', 'default', 'dir_path', '/x')).err).toMatch(/Unknown pool setting 'dir_path'/);
+    expect((await qvol('pool', 'set', 'nope', 'revisions_to_keep', '1')).code).not.toBe(0);
+    expect(await json('pool', 'info', 'default')).toMatchObject({ revisions_to_keep: 3, ephemeral_volatile: true });
+  });
+
+  it.skipIf(ioctlRungAvailable().ok)('without device-mapper, an ephemeral start fails saying why and leaves the VM halted', async () => {
+    process.env.QVOL_HOME = scratchDir('vp-nodm');
+    await json('pool', 'add', 'eph', 'file-reflink', '-o', `dir_path=${scratchDir('vp-nodm-pool')}`, '-o', 'setup_check=False', '-o', 'ephemeral_volatile=True');
+    await json('vm', 'create', '--class', 'template', 't');
+    await json('vm', 'create', '--class', 'app', '--template', 't', 'w', '--volatile-pool', 'eph');
+    const failed = await qvol('vm', 'start', 'w');
+    expect(failed.code).not.toBe(0);
+    expect(failed.err).toMatch(/Cannot open ephemeral device \/dev\/mapper\/vm-volatile-w-crypt@volatile: the kernel refuses the device-mapper ioctls/);
+    const vms = await json<Array<{ name: string; running: boolean }>>('vm', 'ls');
+    expect(vms.find((v) => v.name === 'w')!.running).toBe(false);
   });
 });

@@ -1,10 +1,12 @@
 #!/bin/sh
-# Installs the lab: a Debian kernel with OpenZFS built for it by DKMS, QEMU to boot it and
-# busybox for its initramfs. The host kernel has no ZFS and cannot load modules, so ZFS
-# (and later dm-crypt and dm-thin) run inside a small VM. Root, once per machine; about
+# Installs the lab: a Debian kernel with OpenZFS built for it by DKMS, QEMU to boot it,
+# busybox for its initramfs, and cryptsetup (the peer and fallback of ephemeral volumes).
+# The host kernel has no ZFS or device-mapper and cannot load modules, so ZFS and dm-crypt
+# (and later dm-thin) run inside a small VM. Root, once per machine; about
 # 7 minutes, most of it DKMS. Does nothing when the lab is already installed.
 set -eu
-if ls /lib/modules/*/updates/dkms/zfs.ko >/dev/null 2>&1 && command -v qemu-system-x86_64 >/dev/null; then
+if ls /lib/modules/*/updates/dkms/zfs.ko >/dev/null 2>&1 && command -v qemu-system-x86_64 >/dev/null \
+  && PATH="$PATH:/usr/sbin:/sbin" command -v cryptsetup >/dev/null; then
   exit 0
 fi
 [ "$(id -u)" = 0 ] || { echo "lab setup: needs root (apt-get)" >&2; exit 2; }
@@ -22,6 +24,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq </dev/null
 apt-get install -y -qq --no-install-recommends \
   qemu-system-x86 linux-image-amd64 linux-headers-amd64 \
-  zfs-dkms zfsutils-linux busybox-static cpio kmod </dev/null >/dev/null
+  zfs-dkms zfsutils-linux busybox-static cpio kmod cryptsetup-bin </dev/null >/dev/null
 ls /lib/modules/*/updates/dkms/zfs.ko >/dev/null  # fails when DKMS did not build the module
 echo "lab setup: ready"

@@ -17,7 +17,7 @@ function parseOptions(pairs: string[]): Record<string, string> {
 }
 
 export function poolCommand(io: CliIo): Command {
-  const pool = new Command('pool').summary('storage pools: add, list, inspect, remove').description(
+  const pool = new Command('pool').summary('storage pools: add, list, inspect, set, remove').description(
     'A pool is a place for volumes, served by a driver. The first command that needs one\n' +
       'creates the pool "default" (file-reflink) under QVOL_HOME.');
 
@@ -57,6 +57,22 @@ export function poolCommand(io: CliIo): Command {
       });
       if (flags.json) printJson(io, info);
       else io.stdout.write(Object.entries(info).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${String(v)}\n`).join(''));
+    });
+
+  pool.command('set').argument('<name>', 'pool name').argument('<key>', 'revisions_to_keep | ephemeral_volatile').argument('<value>', 'new value')
+    .description('Change a pool setting, as qvm-pool set does. Volumes with no value of their own follow it.')
+    .option('--json', 'print the pool as JSON')
+    .addHelpText('after', [
+      '', 'Settings:',
+      '  revisions_to_keep   revisions each new volume keeps (-1: none, and no snapshots of a running VM)',
+      '  ephemeral_volatile  true: writable volatile volumes (swap, root\'s changes) are encrypted with a',
+      '                      key made at each start and forgotten at stop (dm-crypt aes-xts-plain64)',
+      '', 'Example:', '  qvol pool set default ephemeral_volatile true',
+    ].join('\n'))
+    .action(async (name: string, key: string, value: string, flags: { json?: boolean }) => {
+      const config = await openApp(io, async (app) => (await app.setPoolConfig(name, key, value)).config);
+      if (flags.json) printJson(io, config);
+      else io.stdout.write(`pool ${name}: ${key}=${String(config[key])}\n`);
     });
 
   pool.command('rm').alias('remove').argument('<name>', 'pool name')

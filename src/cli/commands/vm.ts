@@ -47,12 +47,14 @@ export function vmCommand(io: CliIo): Command {
     });
 
   vm.command('start').argument('<name>', 'VM name')
-    .description('Prepare every volume for the VM\'s start and print the block devices to give it.')
+    .description('Prepare every volume for the VM\'s start and print the block devices to give it. An\n' +
+      'ephemeral volume (see qvol pool set ... ephemeral_volatile) is given as its dm-crypt mapping,\n' +
+      '/dev/mapper/vm-volatile-NAME-crypt@VOLUME, keyed afresh at every start.')
     .option('--json', 'print the devices as JSON')
     .action(async (name: string, flags: { json?: boolean }) => {
       const devices = await openApp(io, (app) => app.startVm(name));
       if (flags.json) printJson(io, devices);
-      else io.stdout.write(table(['VOLUME', 'FRONTEND', 'MODE', 'PATH'], devices.map((d) => [d.volume, d.frontend, d.rw ? 'rw' : 'ro', d.path])));
+      else io.stdout.write(table(['VOLUME', 'FRONTEND', 'MODE', 'PATH'], devices.map((d) => [d.volume, d.frontend, `${d.rw ? 'rw' : 'ro'}${d.ephemeral ? ',ephemeral' : ''}`, d.path])));
     });
 
   vm.command('stop').argument('<name>', 'VM name')

@@ -11,7 +11,7 @@ import type { CopyMethod } from '../../io/copy.js';
 import { atomicReplace, removeDurably, renameDurably } from '../../io/atomic.js';
 import { native } from '../../native/binding.js';
 import { hasCode } from '../../native/errors.js';
-import { isBeneath, openBeneath } from '../../io/open-beneath.js';
+import { isBeneath, openBeneath, type OpenFile } from '../../io/open-beneath.js';
 import { durableStep } from '../../util/crash.js';
 
 /** mkdir (one level, never recursive, mode 0700), fsyncing the parent; true when it was created. */
@@ -71,6 +71,11 @@ export class PoolFiles {
     await createDir(dirname(path));
     await atomicReplace(path, (fh) => fh.truncate(size), 0o600, this.root);
     durableStep();
+  }
+
+  /** `path` open read-write (a regular file below the pool, no link followed). */
+  openImage(path: string): Promise<OpenFile> {
+    return openBeneath(this.root, path, constants.O_RDWR, 0, { expect: 'file' });
   }
 
   /** Truncates or extends `path` in place (same inode) and fsyncs it; ENOENT if absent. */

@@ -18,6 +18,7 @@ import { lstatOrUndefined } from '../../io/stat.js';
 import { unsafePath } from '../../io/open-beneath.js';
 import { copyMethodName } from '../../io/copy-method.js';
 import { updateLoopDeviceSizes } from '../../io/loop.js';
+import type { MappingBacking } from '../../io/dm-crypt.js';
 import type { VolumeCapabilities } from '../../model/features.js';
 import { isodate } from '../../model/isodate.js';
 import { keepsRevisions, revisionsToPrune } from '../../model/revisions.js';
@@ -205,6 +206,11 @@ export class ReflinkVolume extends Volume {
     await removeFile(this.cleanPath);
     await hardlinkFile(this.sourceVolume.cleanPath, this.cleanPath);
     await this.pool.files.copyFile(this.cleanPath, this.dirtyPath);
+  }
+
+  protected override async openForMapping(): Promise<MappingBacking & { close(): Promise<void> }> {
+    const fh = await this.pool.files.openImage(this.path);
+    return { fd: fh.fd, path: this.path, close: () => fh.close() };
   }
 
   protected override async startVolatile(): Promise<void> {
