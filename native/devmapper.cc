@@ -1,17 +1,22 @@
-// Device-mapper and loop calls for ephemeral volumes (src/io/dm-crypt.ts orders them). Each
-// is one or two ioctls, so sync, and each is its own call so that a crash between two
-// leaves a state the next start or `recover` can see and undo. The key is made and wiped
-// inside dmLoadCryptSync: nothing of it crosses into JavaScript.
+// Device-mapper and loop calls for ephemeral volumes (src/io/dm-crypt.ts orders them), each
+// its own call so that a crash between two leaves a state the next start or `recover` can
+// see and undo. Creating, loading, resuming and removing a mapping cost the kernel tens of
+// milliseconds (crypto transforms, workqueues, an RCU grace period), so they run on the
+// libuv pool and a VM's other volumes start and stop meanwhile; the lookups are sync. The
+// key is made and wiped inside dmLoadCrypt: nothing of it crosses into JavaScript.
 #include <napi.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "common.h"
 #include "sys/dm_ioctl.h"
 #include "sys/dm_node.h"
 #include "sys/loop_attach.h"
+#include "worker.h"
 
 namespace qvol {
 
@@ -48,13 +53,45 @@ Napi::Value DmVersionSync(const Napi::CallbackInfo& info) {
   return a;
 }
 
-Napi::Value DmCreateSync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// One device-mapper call on the pool: `call` returns 0 or -errno (-ENXIO, no such device, is
+// an outcome rather than a failure where `absent_ok`); `result` makes the Promise's value.
+class DmWorker : public IoWorker {
+ public:
+  DmWorker(Napi::Env env, std::string name, const char* syscall, std::function<int()> call,
+           std::function<Napi::Value(Napi::Env, int)> result, bool absent_ok = false)
+      : IoWorker(env, "qvol.dm"),
+        name_(std::move(name)),
+        syscall_(syscall),
+        call_(std::move(call)),
+        result_(std::move(result)),
+        absent_ok_(absent_ok) {}
+
+ protected:
+  void Run() override {
+    r_ = call_();
+    if (r_ < 0 && !(r_ == -ENXIO && absent_ok_)) Fail(r_, syscall_, name_);
+  }
+  Napi::Value Result(Napi::Env env) override { return result_(env, r_); }
+
+ private:
+  std::string name_;
+  const char* syscall_;
+  std::function<int()> call_;
+  std::function<Napi::Value(Napi::Env, int)> result_;
+  bool absent_ok_;
+  int r_ = 0;
+};
+
+Napi::Value Undefined(Napi::Env env, int) { return env.Undefined(); }
+
+Napi::Value DmCreate(const Napi::CallbackInfo& info) {
   std::string name = RequireName(info, 0, "name"), uuid = RequireName(info, 1, "uuid");
-  uint64_t dev = 0;
-  int r = sys::dm_create(name.c_str(), uuid.c_str(), &dev);
-  if (r < 0) throw MakeSystemError(env, r, "ioctl(DM_DEV_CREATE)", name);
-  return DevObject(env, dev);
+  auto dev = std::make_shared<uint64_t>(0);
+  auto* w = new DmWorker(
+      info.Env(), name, "ioctl(DM_DEV_CREATE)",
+      [name, uuid, dev] { return sys::dm_create(name.c_str(), uuid.c_str(), dev.get()); },
+      [dev](Napi::Env env, int) -> Napi::Value { return DevObject(env, *dev); });
+  return w->Start();
 }
 
 Napi::Value DmInfoSync(const Napi::CallbackInfo& info) {
@@ -73,33 +110,36 @@ Napi::Value DmInfoSync(const Napi::CallbackInfo& info) {
   return o;
 }
 
-Napi::Value DmLoadCryptSync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+Napi::Value DmLoadCrypt(const Napi::CallbackInfo& info) {
   std::string name = RequireName(info, 0, "name");
   uint64_t sectors = RequireU64(info, 1, "sectors");
   uint64_t backing = RequireDev(info, 2);
   bool discards = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
-  int r = sys::dm_load_crypt(name.c_str(), sectors, backing, discards);
-  if (r < 0) throw MakeSystemError(env, r, "ioctl(DM_TABLE_LOAD)", name);
-  return env.Undefined();
+  auto* w = new DmWorker(
+      info.Env(), name, "ioctl(DM_TABLE_LOAD)",
+      [name, sectors, backing, discards] {
+        return sys::dm_load_crypt(name.c_str(), sectors, backing, discards);
+      },
+      Undefined);
+  return w->Start();
 }
 
-Napi::Value DmResumeSync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+Napi::Value DmResume(const Napi::CallbackInfo& info) {
   std::string name = RequireName(info, 0, "name");
-  int r = sys::dm_resume(name.c_str(), sys::kDmUdevQuiet);
-  if (r < 0) throw MakeSystemError(env, r, "ioctl(DM_DEV_SUSPEND)", name);
-  return env.Undefined();
+  auto* w = new DmWorker(
+      info.Env(), name, "ioctl(DM_DEV_SUSPEND)",
+      [name] { return sys::dm_resume(name.c_str(), sys::kDmUdevQuiet); }, Undefined);
+  return w->Start();
 }
 
-// false when there was no such device.
-Napi::Value DmRemoveSync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// Resolves false when there was no such device.
+Napi::Value DmRemove(const Napi::CallbackInfo& info) {
   std::string name = RequireName(info, 0, "name");
-  int r = sys::dm_remove(name.c_str(), sys::kDmUdevQuiet);
-  if (r == -ENXIO) return Napi::Boolean::New(env, false);
-  if (r < 0) throw MakeSystemError(env, r, "ioctl(DM_DEV_REMOVE)", name);
-  return Napi::Boolean::New(env, true);
+  auto* w = new DmWorker(
+      info.Env(), name, "ioctl(DM_DEV_REMOVE)",
+      [name] { return sys::dm_remove(name.c_str(), sys::kDmUdevQuiet); },
+      [](Napi::Env env, int r) -> Napi::Value { return Napi::Boolean::New(env, r == 0); }, true);
+  return w->Start();
 }
 
 Napi::Value DmNodeMakeSync(const Napi::CallbackInfo& info) {
@@ -138,11 +178,11 @@ Napi::Value LoopAttachSync(const Napi::CallbackInfo& info) {
 
 void InitDevmapper(Napi::Env env, Napi::Object exports) {
   exports.Set("dmVersionSync", Napi::Function::New(env, DmVersionSync, "dmVersionSync"));
-  exports.Set("dmCreateSync", Napi::Function::New(env, DmCreateSync, "dmCreateSync"));
+  exports.Set("dmCreate", Napi::Function::New(env, DmCreate, "dmCreate"));
   exports.Set("dmInfoSync", Napi::Function::New(env, DmInfoSync, "dmInfoSync"));
-  exports.Set("dmLoadCryptSync", Napi::Function::New(env, DmLoadCryptSync, "dmLoadCryptSync"));
-  exports.Set("dmResumeSync", Napi::Function::New(env, DmResumeSync, "dmResumeSync"));
-  exports.Set("dmRemoveSync", Napi::Function::New(env, DmRemoveSync, "dmRemoveSync"));
+  exports.Set("dmLoadCrypt", Napi::Function::New(env, DmLoadCrypt, "dmLoadCrypt"));
+  exports.Set("dmResume", Napi::Function::New(env, DmResume, "dmResume"));
+  exports.Set("dmRemove", Napi::Function::New(env, DmRemove, "dmRemove"));
   exports.Set("dmNodeMakeSync", Napi::Function::New(env, DmNodeMakeSync, "dmNodeMakeSync"));
   exports.Set("dmNodeRemoveSync", Napi::Function::New(env, DmNodeRemoveSync, "dmNodeRemoveSync"));
   exports.Set("loopAttachSync", Napi::Function::New(env, LoopAttachSync, "loopAttachSync"));

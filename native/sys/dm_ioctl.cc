@@ -86,6 +86,16 @@ void fill_info(const dm_ioctl* io, DmInfo* out) {
   out->inactive_table = (io->flags & DM_INACTIVE_PRESENT_FLAG) != 0;
 }
 
+// A call on `name` whose uevent carries `udev_flags` (resume, remove).
+int evented_call(unsigned long request, const char* name, uint16_t udev_flags) {
+  LockedBuffer buf(sizeof(dm_ioctl));
+  dm_ioctl* io = nullptr;
+  int r = prepare(buf, name, &io);
+  if (r < 0) return r;
+  io->event_nr = static_cast<uint32_t>(udev_flags) << 16;
+  return control_ioctl(request, io);
+}
+
 char hex_digit(unsigned v) { return static_cast<char>(v < 10 ? '0' + v : 'a' + v - 10); }
 
 }  // namespace
@@ -164,21 +174,11 @@ int dm_load_crypt(const char* name, uint64_t sectors, uint64_t backing_dev, bool
 }
 
 int dm_resume(const char* name, uint16_t udev_flags) {
-  LockedBuffer buf(sizeof(dm_ioctl));
-  dm_ioctl* io = nullptr;
-  int r = prepare(buf, name, &io);
-  if (r < 0) return r;
-  io->event_nr = static_cast<uint32_t>(udev_flags) << 16;
-  return control_ioctl(DM_DEV_SUSPEND, io);
+  return evented_call(DM_DEV_SUSPEND, name, udev_flags);
 }
 
 int dm_remove(const char* name, uint16_t udev_flags) {
-  LockedBuffer buf(sizeof(dm_ioctl));
-  dm_ioctl* io = nullptr;
-  int r = prepare(buf, name, &io);
-  if (r < 0) return r;
-  io->event_nr = static_cast<uint32_t>(udev_flags) << 16;
-  return control_ioctl(DM_DEV_REMOVE, io);
+  return evented_call(DM_DEV_REMOVE, name, udev_flags);
 }
 
 }  // namespace qvol::sys

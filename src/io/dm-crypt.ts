@@ -24,7 +24,6 @@ import { native, type DeviceNumber } from '../native/binding.js';
 import { hasCode } from '../native/errors.js';
 import { durableStep } from '../util/crash.js';
 import { run } from '../util/exec.js';
-import { writeAll } from './write-all.js';
 
 export type CryptRung = 'ioctl' | 'cryptsetup';
 
@@ -152,7 +151,7 @@ export async function closeEphemeral(path: string, options: CryptOptions = {}): 
   let removed = false;
   for (let attempt = 1; ; attempt++) {
     try {
-      removed = native.dmRemoveSync(name);
+      removed = await native.dmRemove(name);
       break;
     } catch (err) {
       if (!hasCode(err, 'EBUSY') || attempt >= REMOVE_RETRIES) throw busy(path, err);
@@ -186,17 +185,17 @@ async function openByIoctl(name: string, backing: MappingBacking, legacy: boolea
   try {
     durableStep();
     if (under.sectors === 0) throw new StoragePoolException(`Cannot map ${backing.path}: it is empty`, { path: backing.path });
-    const dev = native.dmCreateSync(name, mapperUuid(name));
+    const dev = await native.dmCreate(name, mapperUuid(name));
     durableStep();
     try {
-      native.dmLoadCryptSync(name, under.sectors, under.dev, true);
+      await native.dmLoadCrypt(name, under.sectors, under.dev, true);
       durableStep();
-      native.dmResumeSync(name);
+      await native.dmResume(name);
       durableStep();
       native.dmNodeMakeSync(name, dev);
       durableStep();
     } catch (err) {
-      try { native.dmRemoveSync(name); } catch { /* the next close retries */ }
+      await native.dmRemove(name).catch(() => undefined); // else the next close retries
       try { native.dmNodeRemoveSync(name); } catch { /* likewise */ }
       throw err;
     }
@@ -237,15 +236,17 @@ async function deviceNode(dev: DeviceNumber): Promise<string> {
 }
 
 /**
- * Zeroes the first 64 KiB (or the whole device, if smaller), durably. The ioctl rung's node
- * is qvol's own; cryptsetup's is udev's link to it.
+ * Zeroes the first 64 KiB (or the whole device, if smaller) through the mapping, with
+ * BLKZEROOUT where the kernel has it (one call, past the page cache, waited for: what the VM
+ * reads next is zeros), else written. Never by discard: under dm-crypt a discarded block
+ * reads back as noise, not zeros. The ioctl rung's node is qvol's own; cryptsetup's is
+ * udev's link to it.
  */
 async function zeroStart(path: string, rung: CryptRung): Promise<void> {
   const fh = await open(path, constants.O_WRONLY | (rung === 'ioctl' ? constants.O_NOFOLLOW : 0));
   try {
     const size = native.blockGeometrySync(fh.fd).size;
-    await writeAll(fh.fd, Buffer.alloc(Math.min(size, BYTES_TO_ZERO)));
-    await fh.datasync();
+    await native.zeroOut(fh.fd, 0, Math.min(size, BYTES_TO_ZERO), { isBlockDevice: true, unmap: false });
   } finally {
     await fh.close();
   }

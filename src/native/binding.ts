@@ -226,15 +226,15 @@ export interface NativeBinding {
   blockGeometrySync(fd: number): BlockGeometry;
   /** The device-mapper interface version (the ioctl rung's probe); throws where refused. */
   dmVersionSync(): [number, number, number];
-  dmCreateSync(name: string, uuid: string): DeviceNumber;
+  dmCreate(name: string, uuid: string): Promise<DeviceNumber>;
   /** undefined when no device has that name. */
   dmInfoSync(name: string): DmDeviceInfo | undefined;
   /** Loads a dm-crypt table over `backing` with a key made, used and wiped in the addon. */
-  dmLoadCryptSync(name: string, sectors: number, backing: DeviceNumber, discards: boolean): void;
+  dmLoadCrypt(name: string, sectors: number, backing: DeviceNumber, discards: boolean): Promise<void>;
   /** Makes the loaded table live; the event tells udev's rules to leave the device alone. */
-  dmResumeSync(name: string): void;
+  dmResume(name: string): Promise<void>;
   /** false when no device has that name; EBUSY while it is open. */
-  dmRemoveSync(name: string): boolean;
+  dmRemove(name: string): Promise<boolean>;
   /** /dev/mapper/<name> as a block device node (0600), replacing a stale node or link. */
   dmNodeMakeSync(name: string, dev: DeviceNumber): void;
   /** Removes /dev/mapper/<name> when it is a node or a link; false when there was none. */

@@ -32,6 +32,11 @@ const app: VmRef = { name: 'work', dirPathPrefix: 'appvms' };
 export function writeAt(path: string, text: string, offset = 0): void {
   const data = Buffer.alloc(Math.max(8, text.length));
   data.write(text, 'latin1');
+  writeBytesAt(path, data, offset);
+}
+
+/** Writes `data` at `offset` and flushes it. */
+export function writeBytesAt(path: string, data: Uint8Array, offset = 0): void {
   const fd = openSync(path, 'r+');
   try {
     writeSync(fd, data, 0, data.length, offset);
