@@ -13,6 +13,7 @@ import { createPool } from '../../src/drivers/registry.js';
 import { ZfsEncryptedPool } from '../../src/drivers/zfs/encrypted-pool.js';
 import { runningTimer } from '../../src/drivers/zfs/key-unload.js';
 import { ZfsPool } from '../../src/drivers/zfs/pool.js';
+import { waitForPath } from '../../src/io/wait.js';
 import type { Pool, VmRef } from '../../src/model/pool.js';
 import type { Volume } from '../../src/model/volume.js';
 import { skipReason } from '../helpers/gates.js';
@@ -75,6 +76,8 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'zfs_zvol specifics'), () => {
     expect(zfsGet(v.vid, 'org.qvol:dirty')).toBe('on');
     await v.stop();
     await v.remove();
+    // udev removes the link directory after the zvol is gone, in its own time under load.
+    await waitForPath(`/dev/zvol/${pool.container}/vm/tmpl`, { gone: true, timeoutMs: 60_000 });
     expect(existsSync(`/dev/zvol/${pool.container}/vm/tmpl`)).toBe(false);
     expect(await leftovers(pool)).toEqual([]);
   });
