@@ -73,14 +73,15 @@ elif ! bash test/lab/setup.sh; then
   echo "== tier lab: skipped: the lab could not be installed (test/lab/setup.sh failed, see above)"
 else
   # Inside the VM the working directory is shared, /tmp is not: the report comes back here.
-  # The same boot then runs the lab's quick bench (ephemeral volumes need device-mapper),
-  # which leaves .lab-bench-failed behind on a gross regression.
+  # The same boot then runs the lab's quick benches (ephemeral volumes and LVM need
+  # device-mapper), which leave .lab-bench-failed behind on a gross regression or a failure.
   echo "== tier lab"
   rm -f .lab-results.json .lab-bench-failed
   npx --no-install tsc -p tsconfig.bench.json || exit 1
   timed lab bash test/lab/run.sh -m 3072 -t 3600 -- sh -c 'npx --no-install vitest run --project lab \
     --reporter=default --reporter=json --outputFile=.lab-results.json
-    echo "== bench (quick, in the lab)"; node dist-dev/bench/lab-ephemeral.js --quick || touch .lab-bench-failed'
+    echo "== bench (quick, in the lab)"; node dist-dev/bench/lab-ephemeral.js --quick || touch .lab-bench-failed
+    node dist-dev/bench/lab-lvm.js --quick || touch .lab-bench-failed'
   if [ -f .lab-results.json ]; then mv .lab-results.json "$results/lab.json"; else
     echo '{"numPassedTests":0,"numFailedTests":1,"numPendingTests":0,"numTodoTests":0,"success":false}' > "$results/lab.json"
   fi

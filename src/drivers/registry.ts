@@ -6,6 +6,7 @@ import { QvolError, UsageError } from '../errors/index.js';
 import type { DriverContext } from '../model/driver-context.js';
 import type { Pool } from '../model/pool.js';
 import type { ReflinkPoolOptions } from './file-reflink/pool.js';
+import type { ThinPoolOptions } from './lvm-thin/pool.js';
 import type { ZfsEncryptedPoolOptions } from './zfs/encrypted-pool.js';
 import type { ZfsPoolOptions } from './zfs/pool.js';
 
@@ -25,6 +26,10 @@ const DRIVERS: Record<string, DriverEntry> = {
   zfs_zvol: {
     parameters: { zpool_name: false, container: false, block_devices: false, force: false, revisions_to_keep: false, ephemeral_volatile: false },
     create: async (options) => new (await import('./zfs/pool.js')).ZfsPool(options as unknown as ZfsPoolOptions),
+  },
+  lvm_thin: {
+    parameters: { volume_group: true, thin_pool: true, block_devices: false, force: false, revisions_to_keep: false, ephemeral_volatile: false },
+    create: async (options) => new (await import('./lvm-thin/pool.js')).ThinPool(options as unknown as ThinPoolOptions),
   },
   zfs_encrypted: {
     parameters: { zpool_name: true, unload_timeout: false, passphrase_command: false, revisions_to_keep: false, ephemeral_volatile: false },

@@ -2,7 +2,7 @@
  * The one way qvol runs external tools: execa with `LC_ALL=C`, no shell, stdin closed, a
  * timeout, and failures as ExternalCommandError with the command's facts.
  */
-import { closeSync } from 'node:fs';
+import { appendFileSync, closeSync } from 'node:fs';
 import type { Options, ResultPromise } from 'execa';
 import { CancelledError, QvolError } from '../errors/index.js';
 
@@ -37,15 +37,28 @@ function commandFailed(command: string, err: unknown): ExternalCommandError | Ca
 export interface RunOptions {
   timeoutMs?: number;
   input?: string;
+  /** Added to the tool's environment (which is otherwise `LC_ALL=C` and the inherited one). */
+  env?: Record<string, string>;
+}
+
+/**
+ * With QVOL_TRACE_COMMANDS=FILE, every tool run appends `<ms>\t<command>` to FILE: which
+ * tool took the time of a slow operation (and the benchmarks' measure of qvol's own cost).
+ */
+const traceFile = process.env.QVOL_TRACE_COMMANDS;
+
+function trace(command: string, startedAt: number): void {
+  if (traceFile) appendFileSync(traceFile, `${(performance.now() - startedAt).toFixed(3)}\t${command}\n`, { mode: 0o600 });
 }
 
 /** Runs `file args...` and returns its stdout; throws ExternalCommandError on failure. */
 export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<string> {
   const command = [file, ...args].join(' ');
   const { execa } = await loadExeca();
+  const startedAt = performance.now();
   try {
     const result = await execa(file, args, {
-      env: { LC_ALL: 'C' },
+      env: { LC_ALL: 'C', ...options.env },
       stdin: options.input === undefined ? 'ignore' : 'pipe',
       ...(options.input === undefined ? {} : { input: options.input }),
       timeout: options.timeoutMs ?? 60_000,
@@ -54,6 +67,8 @@ export async function run(file: string, args: readonly string[], options: RunOpt
     return result.stdout;
   } catch (err) {
     throw commandFailed(command, err);
+  } finally {
+    trace(command, startedAt);
   }
 }
 

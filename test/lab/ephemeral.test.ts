@@ -1,12 +1,12 @@
 /**
  * Ephemeral volumes on the real device-mapper, in the lab VM: file-reflink (on a tmpfs, as a
- * volatile pool would be), zfs_zvol and zfs_encrypted, each rung (the ioctls with
+ * volatile pool would be), zfs_zvol, zfs_encrypted and lvm_thin, each rung (the ioctls with
  * LOOP_CONFIGURE, with the pre-5.8 loop calls, and cryptsetup), what the VM wrote being
  * noise on the backing store, zeros at the start of every new mapping, no partition devices
  * on the host, and crash and reboot recovery through the CLI as a user runs it.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,8 @@ const MiB = 2 ** 20;
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const PATTERN = Buffer.from('qvol-ephemeral-plaintext-'.repeat(40)).subarray(0, 1024);
 const PASS = 'printf %s correct-horse';
+/** file-reflink on a tmpfs, zfs_zvol, zfs_encrypted, lvm_thin. */
+const POOLS = ['fast', 'zv', 'ze', 'lv'];
 
 function readDevice(path: string, offset: number, length: number): Buffer {
   const fd = openSync(path, 'r');
@@ -57,37 +59,46 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'ephemeral volumes on device-mapper
   const withApp = <T>(fn: (app: QvolApp) => Promise<T>) => QvolApp.with({ home }, fn);
   const volatileOf = (devices: StartedDevice[]) => devices.find((d) => d.volume === 'volatile')!;
 
+  let pv = '';
   beforeAll(async () => {
     mkdirSync(fast);
     sh('mount', '-t', 'tmpfs', '-o', 'size=256m,mode=0700', 'qvol-eph', fast);
     zp = makeZpool('qvoleph', 512);
+    const pvFile = join(root, 'pv.img');
+    writeFileSync(pvFile, '');
+    truncateSync(pvFile, 512 * MiB);
+    pv = sh('losetup', '--find', '--show', pvFile);
     await withApp(async (app) => {
       await app.addPool({ name: 'fast', driver: 'file-reflink', dir_path: join(fast, 'pool'), setup_check: false, ephemeral_volatile: true });
       await app.addPool({ name: 'zv', driver: 'zfs_zvol', container: 'qvoleph/zv', ephemeral_volatile: true });
       await app.addPool({ name: 'ze', driver: 'zfs_encrypted', zpool_name: 'qvoleph', passphrase_command: PASS, unload_timeout: 0, ephemeral_volatile: true });
+      await app.addPool({ name: 'lv', driver: 'lvm_thin', volume_group: 'qvolephvg', thin_pool: 'tp', block_devices: pv, ephemeral_volatile: true });
       await app.createVm('t', 'template', { pool: 'fast' });
-      for (const pool of ['fast', 'zv', 'ze']) await app.createVm(`a-${pool}`, 'app', { template: 't', pool, volumePools: { volatile: pool } });
+      for (const pool of POOLS) await app.createVm(`a-${pool}`, 'app', { template: 't', pool, volumePools: { volatile: pool } });
     });
   });
   // A failed case must not leave its VM running for the next.
   afterEach(() => withApp(async (app) => {
-    for (const vm of ['a-fast', 'a-zv', 'a-ze']) await app.stopVm(vm).catch(() => undefined);
+    for (const pool of POOLS) await app.stopVm(`a-${pool}`).catch(() => undefined);
   }));
   afterAll(() => {
     spawnSync(process.execPath, [MAIN, 'recover'], { env });
     zp?.destroy();
+    spawnSync('vgremove', ['-q', '-f', 'qvolephvg']);
+    if (pv) spawnSync('losetup', ['-d', pv]);
     spawnSync('umount', ['-l', fast]);
     rmSync(root, { recursive: true, force: true });
   });
 
-  for (const pool of ['fast', 'zv', 'ze']) {
+  for (const pool of POOLS) {
     it(`${pool}: the VM gets the mapping; what it wrote is noise on the backing store and gone at the next start`, async () => {
       const vm = `a-${pool}`;
       await withApp(async (app) => {
         const backing = app.getVolume(vm, 'volatile').path!;
         const devices = await app.startVm(vm);
         const dev = volatileOf(devices);
-        expect(dev.path).toBe(`/dev/mapper/vm-volatile-a_d${pool}-crypt@volatile`);
+        // lvm_thin names the mapping after its LV (Qubes' override).
+        expect(dev.path).toBe(pool === 'lv' ? '/dev/mapper/qvolephvg-vm--a--lv--volatile@crypt' : `/dev/mapper/vm-volatile-a_d${pool}-crypt@volatile`);
         expect(dev.rw).toBe(true);
         expect(native.dmInfoSync(dmName(dev.path))).toMatchObject({ liveTable: true, suspended: false });
         expect(readDevice(dev.path, 0, 65536).equals(Buffer.alloc(65536))).toBe(true);

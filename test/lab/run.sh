@@ -1,8 +1,8 @@
 #!/bin/sh
 # Boots a throw-away VM under QEMU (software emulation) whose root is this host's root,
-# read-only over 9p with a RAM overlay, loads OpenZFS, dm-crypt and udev, and runs one command in
-# the current directory, which is shared read-write. Prints the command's output and exits
-# with its status (124: timed out, 125: the VM reported none).
+# read-only over 9p with a RAM overlay, loads OpenZFS, dm-crypt, dm-thin and udev, and runs
+# one command in the current directory, which is shared read-write. Prints the command's
+# output and exits with its status (124: timed out, 125: the VM reported none).
 # Usage: test/lab/run.sh [-m MEM_MB] [-t TIMEOUT_S] -- COMMAND...
 set -eu
 mem=2048 timeout=1500
@@ -46,13 +46,16 @@ INIT
 chmod +x "$work/ir/init"
 (cd "$work/ir" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$work/initrd.gz"
 
-# The job: ZFS, device-mapper with dm-crypt, loop, udev (so /dev/zvol links appear), then
-# the command.
+# The job: ZFS, device-mapper with dm-crypt and dm-thin, loop, udev (so /dev/zvol and LVM's
+# links appear), then the command.
 echo "$here" > "$work/here"
 {
   echo 'echo; echo LAB-BEGIN'
   echo 'modprobe zfs || exit 90'
-  echo 'modprobe -a dm_mod dm_crypt loop || exit 91'
+  echo 'modprobe -a dm_mod dm_crypt dm_thin_pool loop || exit 91'
+  # LVM looks only at loop devices (the tests' PVs), not at every zvol and mapping, and
+  # starts no dmeventd: each lvm command is seconds under emulation without this.
+  echo 'printf "devices {\\n global_filter = [ \"a|^/dev/loop[0-9]+\$|\", \"r|.*|\" ]\\n}\\nactivation {\\n monitoring = 0\\n}\\n" > /etc/lvm/lvmlocal.conf'
   echo '/lib/systemd/systemd-udevd --daemon >/dev/null 2>&1; udevadm trigger --action=add >/dev/null 2>&1; udevadm settle -t 30'
   echo 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin QVOL_LAB=1 CI=true'
   printf "'%s' " "$@"; echo

@@ -9,13 +9,10 @@
  * The container carries org.qvol:pool=<pool name> (every dataset under it inherits it) and
  * volmode=dev, so the zvols are block devices without partition scans.
  */
-import { stat } from 'node:fs/promises';
-import { isDeviceInUse } from '../../io/wait.js';
+import { checkFreeDevices } from '../../io/free-devices.js';
 import { StoragePoolException } from '../../errors/index.js';
 import { parseBool } from '../../model/parse-bool.js';
 import { Pool, type PoolOptions, type UsageDetails, type VmRef, type VolumeRequest } from '../../model/pool.js';
-import { hasCode } from '../../native/errors.js';
-import { run } from '../../util/exec.js';
 import { POOL_PROPERTY, descendants, destroyDataset, properties } from './datasets.js';
 import { ZfsVolume } from './volume.js';
 import { checkDatasetName, rows, zfsArgv, zfsChange, zpool } from './zfs-command.js';
@@ -119,18 +116,7 @@ export class ZfsPool extends Pool {
   private async createZpool(): Promise<void> {
     const existing = await zpool(['list', '-H', '-o', 'name', this.zpoolName]).then(() => true, () => false);
     if (existing) throw new StoragePoolException(`zpool ${this.zpoolName} already exists: drop block_devices to use it as it is.`, { path: this.zpoolName });
-    for (const dev of this.blockDevices) {
-      const st = await stat(dev).catch((err: unknown) => {
-        if (hasCode(err, 'ENOENT')) throw new StoragePoolException(`Block device ${dev} does not exist.`, { path: dev });
-        throw err;
-      });
-      if (!st.isBlockDevice()) throw new StoragePoolException(`${dev} is not a block device: block_devices takes disks or partitions.`, { path: dev });
-      if (await isDeviceInUse(dev)) throw new StoragePoolException(`Block device ${dev} is in use (mounted, or held by another device or program): free it first.`, { path: dev });
-      const signature = await contentSignature(dev);
-      if (signature && !this.force) {
-        throw new StoragePoolException(`Block device ${dev} holds ${signature}: pass force=True to overwrite it with a new zpool.`, { path: dev });
-      }
-    }
+    await checkFreeDevices(this.blockDevices, this.force, 'a new zpool');
     await zpool(['create', ...(this.force ? ['-f'] : []), '-m', 'none', '-o', 'autotrim=on', '-O', 'compression=on', this.zpoolName, ...this.blockDevices]);
   }
 
@@ -161,13 +147,4 @@ export class ZfsPool extends Pool {
     if (!row) return {};
     return { data_size: Number(row[0]), data_usage: Number(row[1]) };
   }
-}
-
-/** What blkid finds on a device (a filesystem, a partition table), or undefined. */
-async function contentSignature(dev: string): Promise<string | undefined> {
-  const out = await run('blkid', ['-p', '-o', 'export', dev]).catch(() => '');
-  const fields = Object.fromEntries(out.split('\n').map((l) => l.split('=')).filter((kv) => kv.length === 2) as Array<[string, string]>);
-  if (fields.TYPE) return `a ${fields.TYPE} ${fields.USAGE === 'raid' ? 'member' : 'filesystem'}`;
-  if (fields.PTTYPE) return `a ${fields.PTTYPE} partition table`;
-  return undefined;
 }
