@@ -2,9 +2,8 @@
 
 #include <fcntl.h>
 #include <linux/dm-ioctl.h>
+#include <sodium.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -19,24 +18,14 @@ namespace {
 
 constexpr size_t kBufferSize = 16384;  // room for status replies, as libdevmapper starts with
 
-// A page-aligned buffer that is locked (never swapped), left out of core dumps, and wiped
-// and unmapped on scope exit. It holds every ioctl argument, so the key's buffer is too.
+// A buffer from libsodium's guarded allocator (the one the rest of the addon's secrets use):
+// locked, left out of core dumps, between guard pages, and wiped when freed. It holds every
+// ioctl argument, so the key's buffer is one too.
 class LockedBuffer {
  public:
-  explicit LockedBuffer(size_t size) : size_(size) {
-    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return;
-    data_ = static_cast<char*>(p);
-    // Not fatal where RLIMIT_MEMLOCK forbids it: the buffer lives for microseconds.
-    (void)mlock(data_, size_);
-    (void)madvise(data_, size_, MADV_DONTDUMP);
-  }
-  ~LockedBuffer() {
-    if (!data_) return;
-    explicit_bzero(data_, size_);
-    munlock(data_, size_);
-    munmap(data_, size_);
-  }
+  explicit LockedBuffer(size_t size)
+      : size_(size), data_(static_cast<char*>(sodium_malloc(size))) {}
+  ~LockedBuffer() { sodium_free(data_); }
   LockedBuffer(const LockedBuffer&) = delete;
   LockedBuffer& operator=(const LockedBuffer&) = delete;
   char* data() const { return data_; }
@@ -44,7 +33,7 @@ class LockedBuffer {
 
  private:
   size_t size_;
-  char* data_ = nullptr;
+  char* data_;
 };
 
 bool copy_name(char* dst, size_t cap, const char* src) {
@@ -58,7 +47,7 @@ bool copy_name(char* dst, size_t cap, const char* src) {
 int prepare(const LockedBuffer& buf, const char* name, dm_ioctl** out) {
   if (!buf.data()) return -ENOMEM;
   auto* io = reinterpret_cast<dm_ioctl*>(buf.data());
-  memset(io, 0, sizeof(*io));
+  memset(buf.data(), 0, buf.size());  // sodium_malloc fills with a canary, not zeros
   io->version[0] = DM_VERSION_MAJOR;
   io->version[1] = 0;
   io->version[2] = 0;
@@ -148,13 +137,7 @@ int dm_load_crypt(const char* name, uint64_t sectors, uint64_t backing_dev, bool
   char* params = reinterpret_cast<char*>(spec + 1);
   // The key's 64 bytes sit at the buffer's end, inside the locked pages, until the wipe.
   unsigned char* key = reinterpret_cast<unsigned char*>(buf.data() + buf.size() - 64);
-  ssize_t got = 0;
-  while (got < 64) {
-    ssize_t n = getrandom(key + got, 64 - got, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -errno;
-    got += n;
-  }
+  randombytes_buf(key, 64);  // getrandom(2) underneath
   // `aes-xts-plain64 <key> <iv_offset> <dev> <offset> [<#opts> <opts>]`, the table that
   // `cryptsetup open --type plain --cipher aes-xts-plain64 --key-size 512` loads.
   char* p = params;
@@ -163,7 +146,7 @@ int dm_load_crypt(const char* name, uint64_t sectors, uint64_t backing_dev, bool
     *p++ = hex_digit(key[i] >> 4);
     *p++ = hex_digit(key[i] & 15);
   }
-  explicit_bzero(key, 64);
+  sodium_memzero(key, 64);
   p += sprintf(p, " 0 %u:%u 0", major(backing_dev), minor(backing_dev));
   if (discards) p += sprintf(p, " 1 allow_discards");
   *p++ = '\0';

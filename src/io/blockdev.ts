@@ -4,7 +4,7 @@
 import { readFile, realpath } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
-import { native, type BlockGeometry } from '../native/binding.js';
+import { native, type BlockGeometry, type DeviceNumber } from '../native/binding.js';
 
 export interface BlockDeviceInfo extends BlockGeometry {
   /** Bytes; 0 when the device cannot discard. */
@@ -13,12 +13,19 @@ export interface BlockDeviceInfo extends BlockGeometry {
   writeZeroes: boolean;
 }
 
-const majorOf = (rdev: number): number => Number((BigInt(rdev) >> 8n) & 0xfffn);
-const minorOf = (rdev: number): number => Number((BigInt(rdev) & 0xffn) | ((BigInt(rdev) >> 12n) & 0xfff00n));
+/** major/minor of a Node `rdev` (glibc's encoding of dev_t). */
+export function splitDev(rdev: number): DeviceNumber {
+  const big = BigInt(rdev);
+  return {
+    major: Number(((big >> 8n) & 0xfffn) | ((big >> 32n) & ~0xfffn)),
+    minor: Number((big & 0xffn) | ((big >> 12n) & ~0xffn)),
+  };
+}
 
 /** The sysfs queue directory of a device, or of its disk when it is a partition. */
 async function queueDir(st: Stats): Promise<string | undefined> {
-  const dev = await realpath(`/sys/dev/block/${majorOf(st.rdev)}:${minorOf(st.rdev)}`).catch(() => undefined);
+  const { major, minor } = splitDev(st.rdev);
+  const dev = await realpath(`/sys/dev/block/${major}:${minor}`).catch(() => undefined);
   if (dev === undefined) return undefined;
   for (const dir of [join(dev, 'queue'), join(dev, '..', 'queue')]) {
     if (await readFile(join(dir, 'discard_granularity'), 'utf8').then(() => true, () => false)) return dir;

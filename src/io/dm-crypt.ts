@@ -24,6 +24,7 @@ import { native, type DeviceNumber } from '../native/binding.js';
 import { hasCode } from '../native/errors.js';
 import { durableStep } from '../util/crash.js';
 import { run } from '../util/exec.js';
+import { splitDev } from './blockdev.js';
 
 export type CryptRung = 'ioctl' | 'cryptsetup';
 
@@ -251,14 +252,6 @@ async function zeroStart(path: string, rung: CryptRung): Promise<void> {
     await fh.close();
   }
   durableStep();
-}
-
-/** major/minor of a Node `rdev` (glibc's encoding). */
-function splitDev(rdev: number): DeviceNumber {
-  const big = BigInt(rdev);
-  const major = Number(((big >> 8n) & 0xfffn) | ((big >> 32n) & ~0xfffn));
-  const minor = Number((big & 0xffn) | ((big >> 12n) & ~0xffn));
-  return { major, minor };
 }
 
 const fstatOf = promisify(fstat);
