@@ -28,7 +28,7 @@ const DRIVERS: Record<string, DriverEntry> = {
     create: async (options) => new (await import('./zfs/pool.js')).ZfsPool(options as unknown as ZfsPoolOptions),
   },
   lvm_thin: {
-    parameters: { volume_group: true, thin_pool: true, block_devices: false, force: false, revisions_to_keep: false, ephemeral_volatile: false },
+    parameters: { volume_group: true, thin_pool: true, create_thin_pool: false, block_devices: false, force: false, revisions_to_keep: false, ephemeral_volatile: false },
     create: async (options) => new (await import('./lvm-thin/pool.js')).ThinPool(options as unknown as ThinPoolOptions),
   },
   zfs_encrypted: {

@@ -42,13 +42,16 @@ export interface RunOptions {
 }
 
 /**
- * With QVOL_TRACE_COMMANDS=FILE, every tool run appends `<ms>\t<command>` to FILE: which
- * tool took the time of a slow operation (and the benchmarks' measure of qvol's own cost).
+ * With QVOL_TRACE_COMMANDS=FILE, every tool run appends `<ms>\t<started>\t<command>` to FILE
+ * (`started` in ms since the epoch): which tool took the time of a slow operation, and when,
+ * so tools run side by side are told apart (the benchmarks' measure of qvol's own cost).
  */
 const traceFile = process.env.QVOL_TRACE_COMMANDS;
 
 function trace(command: string, startedAt: number): void {
-  if (traceFile) appendFileSync(traceFile, `${(performance.now() - startedAt).toFixed(3)}\t${command}\n`, { mode: 0o600 });
+  if (!traceFile) return;
+  const line = `${(performance.now() - startedAt).toFixed(3)}\t${(performance.timeOrigin + startedAt).toFixed(3)}\t${command}\n`;
+  appendFileSync(traceFile, line, { mode: 0o600 });
 }
 
 /** Runs `file args...` and returns its stdout; throws ExternalCommandError on failure. */

@@ -22,12 +22,14 @@ export interface LvRecord {
   metadataUsage: number;
   /** The VG's extent size: LV sizes are whole extents. */
   extentSize: number;
+  /** LVM's lv_health_status: '' when well; out_of_data, metadata_read_only, needs_check, failed... */
+  health: string;
 }
 
 /** `VG/LV` -> its record. */
 export type LvReport = Map<string, LvRecord>;
 
-const FIELDS = ['vg_name', 'lv_name', 'pool_lv', 'lv_size', 'data_percent', 'lv_attr', 'origin', 'lv_metadata_size', 'metadata_percent', 'vg_extent_size'] as const;
+const FIELDS = ['vg_name', 'lv_name', 'pool_lv', 'lv_size', 'data_percent', 'lv_attr', 'origin', 'lv_metadata_size', 'metadata_percent', 'vg_extent_size', 'lv_health_status'] as const;
 
 function corrupt(why: string): StoragePoolException {
   return new StoragePoolException(`lvs gave a report qvol cannot read: ${why}`);
@@ -55,10 +57,11 @@ export function parseLvReport(json: string): LvReport {
       const size = Number(s.lv_size || 0);
       const metadataSize = Number(s.lv_metadata_size || 0);
       const extentSize = Number(s.vg_extent_size);
-      if (![size, metadataSize, extentSize].every(Number.isSafeInteger)) throw corrupt(`the sizes of ${s.vg_name}/${s.lv_name}`);
+      if (![size, metadataSize, extentSize].every(Number.isSafeInteger) || extentSize <= 0) throw corrupt(`the sizes of ${s.vg_name}/${s.lv_name}`);
       const percent = (p: string) => (p === '' ? 0 : Number(p));
       out.set(`${s.vg_name}/${s.lv_name}`, {
         vg: s.vg_name, name: s.lv_name, poolLv: s.pool_lv, size, attr: s.lv_attr, origin: s.origin, metadataSize, extentSize,
+        health: s.lv_health_status,
         usage: Math.floor((size / 100) * percent(s.data_percent)) || 0,
         metadataUsage: Math.floor((metadataSize / 100) * percent(s.metadata_percent)) || 0,
       });

@@ -71,7 +71,7 @@ const bytes = (n: number) => `${n}B`;
 export const lvmArgv = {
   /** One JSON report of every LV in `vg` with what the driver needs, sizes in bytes. */
   report: (vg: string) => ['lvs', '--quiet', '--quiet', '--noheadings', '--units', 'b', '--nosuffix', '--reportformat', 'json',
-    '-o', 'vg_name,lv_name,pool_lv,lv_size,data_percent,lv_attr,origin,lv_metadata_size,metadata_percent,vg_extent_size',
+    '-o', 'vg_name,lv_name,pool_lv,lv_size,data_percent,lv_attr,origin,lv_metadata_size,metadata_percent,vg_extent_size,lv_health_status',
     '--', checkLvmName(vg)],
   createThin: (vg: string, thinPool: string, name: string, size: number) =>
     ['lvcreate', '--thin', '--setactivationskip=n', '--activate=y', `--name=${checkLvmName(name)}`, `--virtualsize=${bytes(size)}`,

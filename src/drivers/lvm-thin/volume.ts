@@ -130,12 +130,14 @@ export class ThinVolume extends Volume {
   // -- LV operations ---------------------------------------------------------------------------
 
   private async createThin(lv: string, size: number, report: LvReport): Promise<void> {
+    this.pool.checkRoom(report, `creating ${lv}`);
     await lvmChange(lvmArgv.createThin(this.pool.volumeGroup, this.pool.thinPool, lv.slice(lv.indexOf('/') + 1), this.extents(size, report)));
     this.pool.changed();
     await this.waitForDevice(lv);
   }
 
-  private async snapshot(from: string, to: string): Promise<void> {
+  private async snapshot(from: string, to: string, report: LvReport): Promise<void> {
+    this.pool.checkRoom(report, `a snapshot of ${from}`);
     await lvmChange(lvmArgv.snapshot(from, to.slice(to.indexOf('/') + 1)));
     this.pool.changed();
     await this.waitForDevice(to);
@@ -223,7 +225,7 @@ export class ThinVolume extends Volume {
   protected override async startSnapshot(): Promise<void> {
     const report = await this.report();
     await this.removeLv(this.vid + SNAP, report);
-    await this.snapshot(this.sourceVolume.current(report), this.vid + SNAP);
+    await this.snapshot(this.sourceVolume.current(report), this.vid + SNAP, report);
   }
 
   protected override async startVolatile(): Promise<void> {
@@ -242,7 +244,7 @@ export class ThinVolume extends Volume {
       return;
     }
     await this.removeLv(this.vid + SNAP, report);
-    await this.snapshot(current, this.vid + SNAP);
+    await this.snapshot(current, this.vid + SNAP, report);
   }
 
   /** Dirty: a crash while it ran. The leftover snapshot is used as it is. */
@@ -321,19 +323,39 @@ export class ThinVolume extends Volume {
     await this.removeLv(staged, report);
     let method: string;
     if (source instanceof ThinVolume && source.pool.poolId === this.pool.poolId) {
-      await this.snapshot(source.current(report), staged);
+      await this.snapshot(source.current(report), staged, report);
       method = 'thin snapshot';
     } else {
+      this.pool.checkRoom(report, `copying ${source.vid}`, await source.usage());
       const from = await source.export();
       try {
         await this.createThin(staged, source.size, report);
         method = copyMethodName((await copyVolume(from, mapperPath(staged), { targetIsZero: true, signal: options.signal })).method);
+      } catch (err) {
+        throw await this.abandonImport(err);
       } finally {
         await source.exportEnd(from);
       }
     }
     await this.commit(staged, await this.report());
     return method;
+  }
+
+  /**
+   * A copy into `-import` failed: the LV goes (the committed state was never touched), and
+   * if the thin pool ran out of room meanwhile, that is the error, not the EIO or ENOSPC
+   * the copy saw.
+   */
+  private async abandonImport(err: unknown): Promise<unknown> {
+    const report = await this.pool.report().catch(() => undefined);
+    if (!report) return err;
+    await this.removeLv(this.vid + IMPORT, report).catch(() => undefined);
+    try {
+      this.pool.checkRoom(report, `the copy into ${this.vid}`);
+    } catch (full) {
+      if (full instanceof StoragePoolException) return new StoragePoolException(full.message, { path: full.path, cause: err });
+    }
+    return err;
   }
 
   protected override async missingCommittedState(): Promise<{ what: string; path: string } | undefined> {

@@ -34,7 +34,7 @@ describe('lvm argv', () => {
   });
 
   it('takes Qubes\' pool options and refuses a pool without its thin pool', () => {
-    expect(driverParameters('lvm_thin')).toEqual({ volume_group: true, thin_pool: true, block_devices: false, force: false, revisions_to_keep: false, ephemeral_volatile: false });
+    expect(driverParameters('lvm_thin')).toEqual({ volume_group: true, thin_pool: true, create_thin_pool: false, block_devices: false, force: false, revisions_to_keep: false, ephemeral_volatile: false });
     const pool = new ThinPool({ name: 'vm-pool', volume_group: 'qubes_dom0', thin_pool: 'vm-pool' });
     expect(pool.config).toEqual({ name: 'vm-pool', driver: 'lvm_thin', volume_group: 'qubes_dom0', thin_pool: 'vm-pool', revisions_to_keep: 1, ephemeral_volatile: false });
     expect(pool.initVolume({ name: 'work', dirPathPrefix: 'appvms' }, { name: 'private', saveOnStop: true, rw: true, size: 2 ** 20 }).vid).toBe('qubes_dom0/vm-work-private');
@@ -45,7 +45,7 @@ describe('lvm argv', () => {
 describe('lvs report', () => {
   const row = (over: Record<string, string>) => ({
     vg_name: 'vg', lv_name: 'vm-a-root', pool_lv: 'pool', lv_size: '4194304', data_percent: '50.00', lv_attr: 'Vwi-a-tz--',
-    origin: '', lv_metadata_size: '', metadata_percent: '', vg_extent_size: '4194304', ...over,
+    origin: '', lv_metadata_size: '', metadata_percent: '', vg_extent_size: '4194304', lv_health_status: '', ...over,
   });
 
   it('reads sizes, usage and origins by VG/LV', () => {
@@ -61,8 +61,34 @@ describe('lvs report', () => {
 
   it('refuses a report of another shape, parsing nothing of it', () => {
     for (const bad of ['', 'not json', '{}', '{"report": [{}]}', '{"report": [{"lv": [null]}]}', JSON.stringify({ report: [{ lv: [{ vg_name: 'vg' }] }] }),
-      JSON.stringify({ report: [{ lv: [row({ lv_size: '1e400' })] }] })]) {
+      JSON.stringify({ report: [{ lv: [row({ lv_size: '1e400' })] }] }), JSON.stringify({ report: [{ lv: [row({ vg_extent_size: '0' })] }] })]) {
       expect(() => parseLvReport(bad), bad).toThrow(/lvs gave a report qvol cannot read/);
     }
+  });
+});
+
+describe('room in the thin pool', () => {
+  const MiB = 2 ** 20;
+  const pool = new ThinPool({ name: 'p', volume_group: 'vg', thin_pool: 'tp' });
+  const withPool = (over: Record<string, string>) => parseLvReport(JSON.stringify({ report: [{ lv: [{
+    vg_name: 'vg', lv_name: 'tp', pool_lv: '', lv_size: String(100 * MiB), data_percent: '50.00', lv_attr: 'twi-aotz--', origin: '',
+    lv_metadata_size: String(4 * MiB), metadata_percent: '10.00', vg_extent_size: String(4 * MiB), lv_health_status: '', ...over,
+  }] }] }));
+
+  it('lets through what fits: only what will be written counts, not sizes', () => {
+    expect(() => pool.checkRoom(withPool({}), 'a snapshot')).not.toThrow();
+    expect(() => pool.checkRoom(withPool({}), 'copying x', 50 * MiB)).not.toThrow();
+  });
+
+  it('refuses, saying why and what to do: no data space, not enough for a copy, metadata nearly full, a pool needing repair', () => {
+    expect(() => pool.checkRoom(withPool({ data_percent: '100.00', lv_health_status: 'out_of_data' }), 'a snapshot'))
+      .toThrow('Thin pool vg/tp is full: extend it (lvextend -L +SIZE vg/tp) or remove volumes or revisions; nothing was changed.');
+    expect(() => pool.checkRoom(withPool({}), 'copying vg/x', 51 * MiB))
+      .toThrow(/^Thin pool vg\/tp has 50.0 MiB free and copying vg\/x writes up to 51.0 MiB: extend it/);
+    expect(() => pool.checkRoom(withPool({ metadata_percent: '95.10' }), 'a snapshot'))
+      .toThrow(/^Thin pool vg\/tp has used 95% of its metadata, .*lvextend --poolmetadatasize \+SIZE vg\/tp/);
+    expect(() => pool.checkRoom(withPool({ lv_health_status: 'failed', data_percent: '' }), 'a snapshot of vg/x'))
+      .toThrow('Thin pool vg/tp needs repair (LVM reports failed): stop its VMs and run lvconvert --repair vg/tp; a snapshot of vg/x was not started.');
+    expect(() => pool.checkRoom(new Map(), 'a snapshot')).toThrow('Thin pool vg/tp does not exist');
   });
 });
