@@ -15,6 +15,7 @@ void InitExtents(Napi::Env env, Napi::Object exports);
 void InitLock(Napi::Env env, Napi::Object exports);
 void InitOpen(Napi::Env env, Napi::Object exports);
 void InitProbe(Napi::Env env, Napi::Object exports);
+void InitSocket(Napi::Env env, Napi::Object exports);
 void InitStream(Napi::Env env, Napi::Object exports);
 void InitZero(Napi::Env env, Napi::Object exports);
 
@@ -41,6 +42,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitLock(env, exports);
   InitOpen(env, exports);
   InitProbe(env, exports);
+  InitSocket(env, exports);
   InitStream(env, exports);
   InitZero(env, exports);
   return exports;

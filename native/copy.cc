@@ -97,6 +97,7 @@ Napi::Value CopyFile(const Napi::CallbackInfo& info) {
   opts.length = U64Property(o, "length", 0);
   opts.target_size = U64Property(o, "targetSize", opts.length);
   opts.target_known_zero = BoolProperty(o, "targetKnownZero", false);
+  opts.discard_zeroes = U64Property(o, "discardZeroes", 0);
   opts.reflink = ModeProperty(o, "reflink");
   opts.sparse = ModeProperty(o, "sparse");
   opts.disable = static_cast<uint32_t>(U64Property(o, "disable", 0));

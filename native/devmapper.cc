@@ -158,6 +158,17 @@ Napi::Value DmNodeRemoveSync(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, r > 0);
 }
 
+// dmIsPlainThinSync(major, minor) -> boolean; false for a device that is not device-mapper's
+Napi::Value DmIsPlainThinSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t major = RequireU64(info, 0, "major"), minor = RequireU64(info, 1, "minor");
+  bool yes = false;
+  int r = sys::dm_is_plain_thin(makedev(major, minor), &yes);
+  if (r == -ENXIO) return Napi::Boolean::New(env, false);
+  if (r < 0) throw MakeSystemError(env, r, "ioctl(DM_TABLE_STATUS)", "/dev/mapper/control");
+  return Napi::Boolean::New(env, yes);
+}
+
 Napi::Value LoopAttachSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = RequireFd(info, 0, "fd");
@@ -185,6 +196,8 @@ void InitDevmapper(Napi::Env env, Napi::Object exports) {
   exports.Set("dmRemove", Napi::Function::New(env, DmRemove, "dmRemove"));
   exports.Set("dmNodeMakeSync", Napi::Function::New(env, DmNodeMakeSync, "dmNodeMakeSync"));
   exports.Set("dmNodeRemoveSync", Napi::Function::New(env, DmNodeRemoveSync, "dmNodeRemoveSync"));
+  exports.Set("dmIsPlainThinSync",
+              Napi::Function::New(env, DmIsPlainThinSync, "dmIsPlainThinSync"));
   exports.Set("loopAttachSync", Napi::Function::New(env, LoopAttachSync, "loopAttachSync"));
 }
 

@@ -30,6 +30,7 @@ Napi::Value CapabilitiesSync(const Napi::CallbackInfo& info) {
   bits.Set("zeroRange", static_cast<uint32_t>(sys::kCapZeroRange));
   bits.Set("earlyWriteback", static_cast<uint32_t>(sys::kCapEarlyWriteback));
   bits.Set("sameFsCheck", static_cast<uint32_t>(sys::kCapSameFsCheck));
+  bits.Set("discard", static_cast<uint32_t>(sys::kCapDiscard));
   bits.Set("splice", static_cast<uint32_t>(sys::kCapSplice));
   bits.Set("vmsplice", static_cast<uint32_t>(sys::kCapVmsplice));
   bits.Set("sendfile", static_cast<uint32_t>(sys::kCapSendfile));

@@ -266,6 +266,7 @@ Napi::Value StreamImport(const Napi::CallbackInfo& info) {
   opts.format = FormatProperty(o);
   opts.size = U64Property(o, "size", 0);
   opts.target_known_zero = BoolProperty(o, "targetKnownZero", false);
+  opts.discard_zeroes = U64Property(o, "discardZeroes", 0);
   opts.disable = static_cast<uint32_t>(U64Property(o, "disable", 0));
   opts.sync = BoolProperty(o, "sync", true);
   if (opts.format == sys::StreamFormat::kSparse)

@@ -22,6 +22,7 @@ enum ZeroRung : uint32_t {
   kRungZeroout = 1u << 1,    // BLKZEROOUT, block devices only
   kRungZeroRange = 1u << 2,  // fallocate ZERO_RANGE, files
   kRungWrite = 1u << 3,      // plain writes of zeros
+  kRungDiscard = 1u << 4,    // BLKDISCARD of whole units on a target known to read them as zeros
 };
 
 // Makes [off, off+len) read back as zeros, trying the rungs in order and skipping those in

@@ -83,6 +83,7 @@ int CopyJob::prepare() {
   if (!buf_) return fail(-ENOMEM, "malloc", false);
   WriterOptions w;
   w.target_known_zero = o_.target_known_zero;
+  w.discard_zeroes = o_.discard_zeroes;
   w.sparse = o_.sparse;
   w.disable = o_.disable;
   w.sync = o_.sync;

@@ -20,6 +20,7 @@ enum CapBit : uint32_t {
   kCapZeroRange = 1u << 5,
   kCapEarlyWriteback = 1u << 6,
   kCapSameFsCheck = 1u << 7,  // try copy_file_range across filesystems too (tests EXDEV)
+  kCapDiscard = 1u << 13,     // zero runs as discards on a target that reads them as zeros
 };
 constexpr unsigned kZeroRungShift = 3;
 
@@ -28,6 +29,8 @@ struct CopyOptions {
   uint64_t target_size = 0;        // a file target is truncated to this; on a block device
                                    // [length, target_size) is made to read back as zeros
   bool target_known_zero = false;  // the target already reads zero everywhere (new file)
+  uint64_t discard_zeroes = 0;     // a block target (a thin LV) that reads zeros where a
+                                   // discard unmapped whole units of this many bytes; 0: none
   Mode reflink = Mode::kAuto;      // always: fail rather than copy; never: no clone, and
                                    // no copy_file_range either (it may clone implicitly)
   Mode sparse = Mode::kAuto;       // auto: keep holes, find zeros where data passes through

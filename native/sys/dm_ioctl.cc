@@ -156,6 +156,34 @@ int dm_load_crypt(const char* name, uint64_t sectors, uint64_t backing_dev, bool
   return control_ioctl(DM_TABLE_LOAD, io);  // the buffer, key and all, is wiped on return
 }
 
+int dm_is_plain_thin(uint64_t dev, bool* out) {
+  LockedBuffer buf(kBufferSize);
+  dm_ioctl* io = nullptr;
+  int r = prepare(buf, nullptr, &io);
+  if (r < 0) return r;
+  io->dev = dev;  // no name or uuid: the kernel finds the device by number
+  io->flags = DM_STATUS_TABLE_FLAG;
+  r = control_ioctl(DM_TABLE_STATUS, io);
+  if (r < 0) return r;
+  *out = false;
+  if ((io->flags & DM_BUFFER_FULL_FLAG) || io->target_count != 1) return 0;
+  if (io->data_start + sizeof(dm_target_spec) >= io->data_size || io->data_size > buf.size())
+    return -EPROTO;
+  const auto* spec = reinterpret_cast<const dm_target_spec*>(buf.data() + io->data_start);
+  if (strncmp(spec->target_type, "thin", sizeof(spec->target_type)) != 0) return 0;
+  // `<pool major:minor> <device id>`; a third field is an external origin.
+  const char* p = reinterpret_cast<const char*>(spec + 1);
+  const char* end = buf.data() + io->data_size;
+  int fields = 0;
+  for (bool in_field = false; p < end && *p != '\0'; p++) {
+    bool space = *p == ' ' || *p == '\t';
+    if (!space && !in_field) fields++;
+    in_field = !space;
+  }
+  *out = p < end && fields == 2;
+  return 0;
+}
+
 int dm_resume(const char* name, uint16_t udev_flags) {
   return evented_call(DM_DEV_SUSPEND, name, udev_flags);
 }

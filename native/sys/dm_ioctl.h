@@ -40,6 +40,11 @@ int dm_info(const char* name, DmInfo* out);
 // undumpable memory and are wiped before return; DM_SECURE_DATA_FLAG has the kernel wipe
 // its copy of the ioctl buffer too.
 int dm_load_crypt(const char* name, uint64_t sectors, uint64_t backing_dev, bool discards);
+// Whether the device `dev` (a dev_t) is a thin volume with no external origin: one `thin`
+// target whose parameters are the pool and the device id only. Such a device reads zeros
+// wherever a discard unmapped whole chunks of its pool; one with an external origin reads
+// the origin there. -ENXIO when `dev` is no device-mapper device.
+int dm_is_plain_thin(uint64_t dev, bool* out);
 // Makes the loaded table live (DM_DEV_SUSPEND without DM_SUSPEND_FLAG).
 int dm_resume(const char* name, uint16_t udev_flags);
 // Removes the device; -EBUSY while it is open, -ENXIO when absent.

@@ -35,6 +35,7 @@ SparseWriter::SparseWriter(int dst, bool dst_block, const WriterOptions& o, Copy
                            CopyFailure* fail, Ticker* ticker)
     : dst_(dst), dst_block_(dst_block), o_(o), s_(*stats), fail_(*fail), ticker_(ticker) {
   zero_disabled_ = (o_.disable >> kZeroRungShift) & (kRungPunch | kRungZeroout | kRungZeroRange);
+  discard_off_ = (o_.disable & kCapDiscard) != 0;
 }
 
 int SparseWriter::init() {
@@ -121,10 +122,32 @@ int SparseWriter::flush_hole() {
   return 0;
 }
 
+// [begin, end) of the target reads back as zeros after this. On a thin LV (discard_zeroes),
+// the whole units inside are discarded: the pool unmaps them, so they read as zeros, cost
+// no write and give their space back; the pieces at either end are zeroed by the ladder.
+int SparseWriter::zero_step(uint64_t begin, uint64_t end) {
+  uint64_t unit = o_.discard_zeroes;
+  if (dst_block_ && unit != 0 && o_.sparse != Mode::kNever && !discard_off_) {
+    uint64_t body_begin = (begin + unit - 1) / unit * unit, body_end = end / unit * unit;
+    if (body_begin < body_end) {
+      int r = blk_discard(dst_, body_begin, body_end - body_begin);
+      if (r == 0) {
+        s_.zero_rungs |= kRungDiscard;
+        r = zero_ladder(begin, body_begin);
+        return r == 0 ? zero_ladder(body_end, end) : r;
+      }
+      if (!is_unsupported(r, Unsupported::kRange)) return fail(r, "ioctl(BLKDISCARD)");
+      discard_off_ = true;
+    }
+  }
+  return zero_ladder(begin, end);
+}
+
 // [begin, end) of the target reads back as zeros after this: unaligned edges are written
 // and the aligned body punched or zeroed out; with sparse=never it stays allocated (ZERO_RANGE
 // or BLKZEROOUT, which does not unmap, or written zeros).
-int SparseWriter::zero_step(uint64_t begin, uint64_t end) {
+int SparseWriter::zero_ladder(uint64_t begin, uint64_t end) {
+  if (begin >= end) return 0;
   uint64_t body_begin = align_up(begin), body_end = align_down(end);
   if (body_begin >= body_end) body_begin = body_end = end;
   int r = write_zeros(dst_, begin, body_begin - begin, zeros_.get(), o_.buffer_size);

@@ -34,6 +34,7 @@ class Ticker {
 
 struct WriterOptions {
   bool target_known_zero = false;  // the target reads zero everywhere: holes cost nothing
+  uint64_t discard_zeroes = 0;     // see CopyOptions::discard_zeroes
   Mode sparse = Mode::kAuto;       // never: zero runs stay allocated
   uint32_t disable = 0;            // CapBit mask (early writeback, zero rungs)
   bool sync = true;                // writeback as we go (the caller fsyncs)
@@ -64,6 +65,7 @@ class SparseWriter {
  private:
   int fail(int err, const char* syscall);
   int zero_step(uint64_t begin, uint64_t end);
+  int zero_ladder(uint64_t begin, uint64_t end);
 
   int dst_;
   bool dst_block_;
@@ -72,6 +74,7 @@ class SparseWriter {
   CopyFailure& fail_;
   Ticker* ticker_;
   uint32_t zero_disabled_ = 0;
+  bool discard_off_ = false;  // the discard rung is off (forced, or the device refused it)
   AlignedBuffer zeros_;
   uint64_t hole_begin_ = 0, hole_end_ = 0;  // the pending zero run, empty when equal
   uint64_t wb_started_ = 0, wb_waited_ = 0;

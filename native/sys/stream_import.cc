@@ -81,6 +81,7 @@ int ImportJob::prepare() {
   if (!buf_) return fail(-ENOMEM, "malloc", false);
   WriterOptions w;
   w.target_known_zero = known_zero;
+  w.discard_zeroes = o_.discard_zeroes;
   w.disable = o_.disable;
   w.sync = o_.sync;
   out_ = std::make_unique<SparseWriter>(dst_, dst_block_, w, &s_.writer, &fail_.sys, this);

@@ -20,6 +20,7 @@ struct ImportOptions {
   uint64_t size = 0;               // bytes the volume gets; the stream must define exactly these
   StreamHeader header;             // sparse: the file header, already read from the fd
   bool target_known_zero = false;  // a block device that reads zero (a regular file is made so)
+  uint64_t discard_zeroes = 0;     // see CopyOptions::discard_zeroes (copy_job.h)
   uint32_t disable = 0;
   bool sync = true;
   const int32_t* cancel = nullptr;

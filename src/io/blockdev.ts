@@ -11,6 +11,12 @@ export interface BlockDeviceInfo extends BlockGeometry {
   discardGranularity: number;
   /** True when reads of discarded blocks return zeros (queue/write_zeroes_max_bytes > 0). */
   writeZeroes: boolean;
+  /**
+   * Bytes: a thin LV reads zeros where a discard unmapped whole chunks of this size, so the
+   * copy engine discards zero runs there; 0 for every other device (a discard on them
+   * leaves what the device chooses).
+   */
+  discardZeroes: number;
 }
 
 /** major/minor of a Node `rdev` (glibc's encoding of dev_t). */
@@ -39,13 +45,31 @@ async function readNumber(dir: string | undefined, name: string): Promise<number
   return Number.parseInt(text.trim(), 10) || 0;
 }
 
+/**
+ * The chunk size of a thin LV whose discards unmap (device-mapper's `thin` target with no
+ * external origin, asked of the kernel by DM_TABLE_STATUS), else 0: a probe that never
+ * fails, since without it the copy engine zeroes as on any device.
+ */
+async function thinDiscardUnit(st: Stats, granularity: number): Promise<number> {
+  if (granularity < 4096 || granularity % 4096 !== 0) return 0;
+  const { major, minor } = splitDev(st.rdev);
+  if (!(await readFile(`/sys/dev/block/${major}:${minor}/dm/name`, 'utf8').then(() => true, () => false))) return 0;
+  try {
+    return native.dmIsPlainThinSync(major, minor) ? granularity : 0;
+  } catch {
+    return 0; // no device-mapper control here (not root, no module): zero as on any device
+  }
+}
+
 /** Geometry and discard facts of the open block device `fd` (stat `st`). */
 export async function blockDeviceInfo(fd: number, st: Stats): Promise<BlockDeviceInfo> {
   const geometry = native.blockGeometrySync(fd);
   const queue = await queueDir(st);
+  const discardGranularity = await readNumber(queue, 'discard_granularity');
   return {
     ...geometry,
-    discardGranularity: await readNumber(queue, 'discard_granularity'),
+    discardGranularity,
     writeZeroes: (await readNumber(queue, 'write_zeroes_max_bytes')) > 0,
+    discardZeroes: await thinDiscardUnit(st, discardGranularity),
   };
 }

@@ -117,6 +117,7 @@ export async function copyVolume(sourcePath: string, targetPath: string, options
       length: Math.min(size, source.size),
       targetSize: size,
       targetKnownZero: target!.kind === 'file' || options.targetIsZero === true,
+      discardZeroes: target!.device?.discardZeroes ?? 0,
       reflink,
       sparse,
       disable: disableMask(options.disable),

@@ -23,6 +23,8 @@ export interface NativeCopyOptions {
   length: number;
   targetSize: number;
   targetKnownZero: boolean;
+  /** A block target that reads zeros where whole units of this many bytes were discarded (a thin LV). */
+  discardZeroes?: number;
   reflink: Mode;
   sparse: Mode;
   /** Bits of `capabilitiesSync().disableBits` forced off (tests and benchmarks). */
@@ -98,6 +100,8 @@ export interface NativeImportOptions {
   size: number;
   header?: SparseHeader;
   targetKnownZero?: boolean;
+  /** As NativeCopyOptions.discardZeroes. */
+  discardZeroes?: number;
   disable?: number;
   sync?: boolean;
   cancel?: Int32Array;
@@ -176,6 +180,8 @@ export interface DisableBits {
   zeroout: number;
   zeroRange: number;
   earlyWriteback: number;
+  /** Zero runs as discards on a thin LV target (NativeCopyOptions.discardZeroes). */
+  discard: number;
   /** Off: try copy_file_range across filesystems too, to meet the kernel's EXDEV. */
   sameFsCheck: number;
   /** Streams: splice file → pipe, vmsplice of zero pages, sendfile, F_SETPIPE_SZ. */
@@ -241,6 +247,10 @@ export interface NativeBinding {
   dmNodeRemoveSync(name: string): boolean;
   /** A free loop device over the regular file `fd`, with autoclear and no partition scan. */
   loopAttachSync(fd: number, options?: { legacy?: boolean }): AttachedLoop;
+  /** A thin LV without an external origin (one `thin` target); false for no dm device. */
+  dmIsPlainThinSync(major: number, minor: number): boolean;
+  /** The process and credentials of the peer of the Unix socket `fd` when it connected (SO_PEERCRED). */
+  peerCredSync(fd: number): { pid: number; uid: number; gid: number };
   /**
    * Opens `rel` below the directory `root` following no symbolic link (openat2 with
    * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or a component walk with O_NOFOLLOW); ELOOP for

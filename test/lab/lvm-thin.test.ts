@@ -16,6 +16,8 @@ import { ThinPool } from '../../src/drivers/lvm-thin/pool.js';
 import { createPool } from '../../src/drivers/registry.js';
 import type { Pool, VmRef } from '../../src/model/pool.js';
 import { skipReason } from '../helpers/gates.js';
+import { copyVolume } from '../../src/io/copy.js';
+import { makeSparseFile, patternBuffer, sameBytes, spreadChunks } from '../helpers/files.js';
 import { commit, exported, readAt, volumeContract, writeAt, writeBytesAt } from '../helpers/volume-contract.js';
 import { inLab, makeZpool, notInLab, sh } from './zpool.js';
 
@@ -414,6 +416,27 @@ describe.skipIf(!inLab)(skipReason(notInLab, 'lvm_thin specifics'), () => {
       await expect(keep.start()).rejects.toThrow(/^Thin pool qvolmeta\/tp needs repair \(LVM reports failed\): stop its VMs and run lvconvert --repair qvolmeta\/tp/);
     } finally {
       dropVolumeGroup('qvolmeta', dev);
+    }
+  });
+
+  it('copies onto a thin LV full of old data: zero runs become discards, the data equal and the space given back', async () => {
+    await freshPool(1);
+    const size = 64 * MiB;
+    const src = join(dir, 'sparse.img');
+    // Ten 1 MiB chunks at odd offsets: the zero runs between them start and end inside chunks of the pool.
+    makeSparseFile(src, size, spreadChunks(size, 10, MiB, 5).map((c) => ({ ...c, offset: c.offset + 12 * 1024 })).filter((c) => c.offset + c.length <= size));
+    const usage = (lv: string) => Number(lvField(`${VG}/${lv}`, 'data_percent'));
+    for (const [lv, disable, rung, most] of [['thin-discard', [], 16, 25], ['thin-zeroout', ['discard'], 0, 101]] as const) {
+      sh('lvcreate', '-q', '--thin', '-V', '64m', '-n', lv, `${VG}/${THIN}`);
+      writeBytesAt(`/dev/${VG}/${lv}`, patternBuffer(size, 3));
+      expect(usage(lv)).toBe(100);
+      const r = await copyVolume(src, `/dev/${VG}/${lv}`, { disable: [...disable] });
+      expect(sameBytes(src, `/dev/${VG}/${lv}`, size)).toBe(true);
+      expect(r.zeroRungs & 16).toBe(rung);
+      // Discarded: about the ten chunks stay mapped. Forced off: zeroed in place, all mapped.
+      expect(usage(lv)).toBeLessThan(most);
+      if (rung === 0) expect(usage(lv)).toBe(100);
+      sh('lvremove', '-q', '-f', `${VG}/${lv}`);
     }
   });
 });

@@ -57,16 +57,16 @@ export function sparseImageSize(header: SparseHeader): number {
   return header.exactSize || header.totalBlocks * header.blockSize;
 }
 
-async function openImportTarget(path: string, size: number): Promise<{ handle: FileHandle; block: boolean }> {
+async function openImportTarget(path: string, size: number): Promise<{ handle: FileHandle; block: boolean; discardZeroes: number }> {
   const handle = await open(path, constants.O_RDWR);
   try {
     const st = await handle.stat();
-    if (!st.isBlockDevice()) return { handle, block: false };
+    if (!st.isBlockDevice()) return { handle, block: false, discardZeroes: 0 };
     const dev = await blockDeviceInfo(handle.fd, st);
     if (dev.size < size) {
       throw new CopyError('TARGET_TOO_SMALL', `Import target '${path}' holds ${formatBytes(dev.size)} but the stream needs ${formatBytes(size)}.`, { path });
     }
-    return { handle, block: true };
+    return { handle, block: true, discardZeroes: dev.discardZeroes };
   } catch (err) {
     await handle.close();
     throw err;
@@ -84,6 +84,7 @@ export async function importStream(inFd: number, targetPath: string, options: St
       size: options.size,
       ...(options.header ? { header: options.header } : {}),
       targetKnownZero: target.block && options.targetIsZero === true,
+      discardZeroes: target.discardZeroes,
       disable: disableMask(options.disable),
       sync: options.sync ?? true,
       cancel: cancel.flag,
