@@ -14,6 +14,7 @@ const VERBS: Record<string, (io: CliIo) => Promise<Command>> = {
   copy: async (io) => (await import('./commands/copy.js')).copyCommand(io),
   backup: async (io) => (await import('./commands/backup.js')).backupCommand(io),
   recover: async (io) => (await import('./commands/recover.js')).recoverCommand(io),
+  daemon: async (io) => (await import('./commands/daemon.js')).daemonCommand(io),
   demo: async (io) => (await import('./commands/demo.js')).demoCommand(io),
 };
 

@@ -140,6 +140,20 @@ export abstract class Volume {
     this._ephemeral = true;
   }
 
+  /**
+   * Takes the settings a host changes on a volume object in place between calls (qubesd
+   * sets rw, revisions_to_keep, ephemeral and size on its Volume): the daemon hands each
+   * call's config to the one object it keeps per volume, so its lock and caches live on.
+   * `ephemeral` undefined means not set explicitly (it follows the pool's default again).
+   */
+  applyLiveSettings(settings: { rw: boolean; revisionsToKeep: number; size: number; ephemeral: boolean | undefined }): void {
+    this.rw = settings.rw;
+    this.revisionsToKeep = Math.trunc(settings.revisionsToKeep);
+    this._size = settings.size;
+    if (settings.ephemeral === undefined) this._ephemeral = undefined;
+    else this.ephemeral = settings.ephemeral;
+  }
+
   get config(): VolumeConfig {
     const config: VolumeConfig = {
       name: this.name,
