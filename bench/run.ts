@@ -13,6 +13,7 @@ import { RegressionGuard, ratioAgainst } from './guard.js';
 import { measure, writeJson, type Result, type Workload } from './harness.js';
 import { startup } from './workloads/startup.js';
 import { backupBench } from './workloads/backup.js';
+import { bridgeLatency } from './workloads/bridge-latency.js';
 import { crossFsCopy } from './workloads/cross-fs-copy.js';
 import { deviceCopy } from './workloads/device-copy.js';
 import { reflinkCopy } from './workloads/reflink-copy.js';
@@ -143,6 +144,18 @@ if (!only || 'startup'.includes(only)) {
   const versionRatio = (r: typeof s) => ({ ratio: r.ms['qvol --version']! / r.ms['node -e 0']!, peer: 'node -e 0' });
   console.log(`${await guard.check('qvol --version', 1.5, versionRatio(s), async () => versionRatio(await startup(quick ? 5 : 15)))}\n`);
   report.startup = s;
+}
+if (isRoot && (!only || 'bridge'.includes(only))) {
+  const b = await bridgeLatency(quick ? 20 : 100);
+  console.log('## qubesd bridge: a volume\'s start + stop (file-reflink), in-process and through qvol daemon');
+  console.log('   goal: the Python bridge adds < 2 ms to a start or a stop over the driver in-process');
+  for (const [how, ms] of Object.entries(b.ms)) console.log(`   ${how.padEnd(30)} ${ms === undefined ? `skipped: ${b.skipped}` : `${ms.toFixed(2).padStart(7)} ms (median)`}`);
+  if (b.bridgeOverheadMs !== undefined) {
+    console.log(`   the bridge adds ${b.bridgeOverheadMs.toFixed(2)} ms per start or stop`);
+    const budget = (r: typeof b) => ({ ratio: (r.bridgeOverheadMs ?? 0) / 2, peer: 'the 2 ms budget' });
+    console.log(`${await guard.check('qubesd bridge', 1, budget(b), async () => budget(await bridgeLatency(quick ? 20 : 100)))}\n`);
+  }
+  report.bridge = b;
 }
 const scan = zeroScan();
 console.log('## zero detection, 4 KiB blocks (GB/s)');

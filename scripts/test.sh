@@ -54,9 +54,22 @@ fs_tier() {  # suffix, node binary
   fi
 }
 
+# The qubesd bridge (integrations/qubes) against a real daemon, under Debian's python3.
+python_tier() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "== tier python: skipped: needs root (the daemon admits root only)"
+  elif ! command -v /usr/bin/python3 >/dev/null; then
+    echo "== tier python: skipped: no /usr/bin/python3"
+  else
+    echo "== tier python"
+    timed python /usr/bin/python3 integrations/qubes/run_tests.py "$results/python.json"
+  fi
+}
+
 node=$(command -v node)
 vitest_tier unit "$node" --project unit
 fs_tier "" "$node"
+python_tier
 vitest_tier package "$node" --project package
 
 # The same unit and fs tiers under the other LTS line (the addon is N-API: one build serves both).
