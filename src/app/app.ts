@@ -34,6 +34,11 @@ export interface OpenOptions {
    * timer (by default a detached process; a long-lived caller gives inProcessKeyUnloadTimer()).
    */
   drivers?: DriverContext;
+  /**
+   * Qubes' qubes.xml to read the pools and VMs from, read-only, instead of QVOL_HOME's
+   * state file (src/qubes/qubes-xml.ts): listing, export and backup see the Qubes VMs.
+   */
+  qubesXml?: string;
 }
 
 const DEFAULT_POOL = 'default';
@@ -60,7 +65,9 @@ export class QvolApp {
       home,
       ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
       ...(options.drivers === undefined ? {} : { drivers: options.drivers }),
+      ...(options.qubesXml === undefined ? {} : { qubesXml: options.qubesXml }),
     });
+    for (const line of registry.skipped) options.warn?.(`${options.qubesXml}: left out ${line}`);
     return new QvolApp(registry, new RunningMarkers(join(home, 'run')), options.warn ?? (() => undefined));
   }
 
@@ -85,6 +92,7 @@ export class QvolApp {
 
   /** Creates, sets up and registers a pool; nothing is registered if setup fails. */
   async addPool(options: Record<string, string | number | boolean>): Promise<Pool> {
+    this.registry.requireOwnRegistry(`Cannot add pool ${String(options.name ?? '')}`);
     validateName('pool', String(options.name ?? ''));
     const pool = await createPool(options, this.registry.drivers);
     const dir = pool.config.dir_path;

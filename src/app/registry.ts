@@ -24,6 +24,11 @@ import { loadState, record, saveState, type PendingWork, type PoolConfig, type S
 
 export interface RegistryOptions {
   home: string;
+  /**
+   * Read the pools and VMs from Qubes' qubes.xml instead of the state file, and change
+   * nothing: qubesd owns them (src/qubes/qubes-xml.ts).
+   */
+  qubesXml?: string;
   /** How long to wait for another command's registry or VM lock (default 60 s). */
   lockTimeoutMs?: number;
   /** What the drivers get from the caller: passphrases, the key-unload timer. */
@@ -43,17 +48,39 @@ export class Registry {
   readonly pools = new Map<string, Pool>();
   private readonly vms = new Map<string, VmEntry>();
 
+  /** What qubes.xml held that qvol left out, one line each (empty for qvol's own registry). */
+  skipped: string[] = [];
+
   private constructor(
     readonly home: string,
     private readonly lockTimeoutMs: number | undefined,
     readonly drivers: DriverContext,
+    /** Qubes' registry, read-only, when set. */
+    readonly qubesXml: string | undefined,
   ) {}
 
   static async open(options: RegistryOptions): Promise<Registry> {
     await mkdir(options.home, { recursive: true, mode: 0o700 });
-    const registry = new Registry(options.home, options.lockTimeoutMs, options.drivers ?? {});
-    await registry.load(await loadState(registry.statePath));
+    const registry = new Registry(options.home, options.lockTimeoutMs, options.drivers ?? {}, options.qubesXml);
+    await registry.load(await registry.readState());
     return registry;
+  }
+
+  /** The registry's state as it is now: the state file, or qubes.xml. */
+  private async readState(): Promise<State> {
+    if (this.qubesXml === undefined) return loadState(this.statePath);
+    const { readQubesXml } = await import('../qubes/qubes-xml.js');
+    const { state, skipped } = await readQubesXml(this.qubesXml);
+    this.skipped = skipped;
+    return state;
+  }
+
+  /** Refuses a change to what qubesd owns (before any side effect: callers check first). */
+  requireOwnRegistry(what: string): void {
+    if (this.qubesXml === undefined) return;
+    throw new QvolError('QUBES_REGISTRY',
+      `${what}: the pools and VMs come from ${this.qubesXml}, which qubesd owns; qvol reads it and changes nothing there. Use qvm-* tools (or qvol's qubesd bridge), or --qubes-xml none for qvol's own registry.`,
+      { path: this.qubesXml });
   }
 
   private get statePath(): string {
@@ -144,6 +171,7 @@ export class Registry {
    * locked too: a create or clone holds the name it makes.
    */
   async lockVms(names: string[]): Promise<HeldLock> {
+    this.requireOwnRegistry(`Cannot change VM ${names.join(', ')}`);
     // A name reaches a path here: only valid names (no '/', no '..') get that far.
     for (const name of names) validateName('VM', name);
     const dir = join(this.home, 'locks');
@@ -164,7 +192,7 @@ export class Registry {
 
   /** Rebuilds the named VMs from the state file as it is now (and any pool added meanwhile). */
   private async refresh(names: string[]): Promise<void> {
-    const state = await loadState(this.statePath);
+    const state = await this.readState();
     for (const name of names) this.vms.delete(name);
     await this.load(state);
   }
@@ -176,6 +204,7 @@ export class Registry {
    * every other command's latest changes and may refuse by throwing; then nothing is written.
    */
   private async mutate(change: (state: State) => void): Promise<void> {
+    this.requireOwnRegistry('Cannot change the registry');
     await withFileLock(join(this.home, 'lock'), { timeoutMs: this.lockTimeoutMs, what: 'the registry' }, async () => {
       const state = await loadState(this.statePath);
       change(state);

@@ -244,6 +244,8 @@ export class VmStorage {
    * left half made is removed. A VM that fails does not stop the others.
    */
   async recover(): Promise<RecoverResult> {
+    // qubesd stops (and so commits) every halted VM's storage itself when it starts.
+    this.registry.requireOwnRegistry('Cannot recover the Qubes VMs (qubesd does that when it starts)');
     const result: RecoverResult = { committed: [], removed: [], failed: [] };
     for (const { name } of this.registry.listVms()) {
       try {

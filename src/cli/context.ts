@@ -1,4 +1,5 @@
 /** What every registry verb shares: opening the app, VM:VOLUME arguments, tables. */
+import { existsSync } from 'node:fs';
 import type { OpenOptions, QvolApp } from '../app/app.js';
 import { UsageError } from '../errors/index.js';
 import type { CliIo } from './output.js';
@@ -11,11 +12,24 @@ import { terminalPassphrase } from './passphrase-prompt.js';
 export async function openApp<T>(io: CliIo, fn: (app: QvolApp) => Promise<T>, options: OpenOptions = {}): Promise<T> {
   const { QvolApp: App } = await import('../app/app.js');
   const passphrase = terminalPassphrase();
+  const qubesXml = await qubesXmlChoice(io.qubesXml);
   return App.with({
     warn: (m) => io.stderr.write(`qvol: warning: ${m}\n`),
     ...(passphrase ? { drivers: { passphrase } } : {}),
+    ...(qubesXml === undefined ? {} : { qubesXml }),
     ...options,
   }, fn);
+}
+
+/**
+ * The registry a command reads: `--qubes-xml PATH`, or Qubes' own when this is a Qubes dom0
+ * (the file exists), or with `--qubes-xml none` (and anywhere else) qvol's own.
+ */
+async function qubesXmlChoice(given: string | undefined): Promise<string | undefined> {
+  if (given === 'none') return undefined;
+  if (given !== undefined) return given;
+  const { DEFAULT_QUBES_XML } = await import('../qubes/qubes-xml.js');
+  return existsSync(DEFAULT_QUBES_XML) ? DEFAULT_QUBES_XML : undefined;
 }
 
 /** `work:private` -> ['work', 'private']. */

@@ -12,6 +12,8 @@ export interface CliIo {
   stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   /** Aborted when the command is to stop (Ctrl-C, SIGTERM, SIGHUP): long verbs pass it on. */
   signal?: AbortSignal;
+  /** `--qubes-xml`: Qubes' registry to read instead of qvol's own ('none': qvol's own). */
+  qubesXml?: string;
 }
 
 export interface OutputOptions {

@@ -26,6 +26,11 @@ export async function buildProgram(io: CliIo, args: string[] = []): Promise<Comm
   const program = new Command('qvol')
     .description('VM volume storage: pools of volumes, copies and streams at device speed.')
     .version(VERSION)
+    .option('--qubes-xml <path>', "read the pools and VMs from Qubes' qubes.xml, changing nothing there (default: /var/lib/qubes/qubes.xml where it exists; 'none': qvol's own registry)")
+    .hook('preAction', (root) => {
+      const given = (root.opts() as { qubesXml?: string }).qubesXml;
+      if (given !== undefined) io.qubesXml = given;
+    })
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({
