@@ -39,9 +39,11 @@ beforeAll(() => {
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the installed package', () => {
-  it('ships the library, the addon sources and a LICENSE, nothing else', () => {
+  it('ships the library, the addon sources, the qubesd bridge and its units, and a LICENSE, nothing else', () => {
     const top = readdirSync(installed).filter((f) => f !== 'node_modules' && f !== 'build').sort();
-    expect(top).toEqual(['LICENSE', 'README.md', 'binding.gyp', 'dist', 'native', 'package.json', 'scripts']);
+    expect(top).toEqual(['LICENSE', 'README.md', 'binding.gyp', 'contrib', 'dist', 'integrations', 'native', 'package.json', 'scripts']);
+    expect(readdirSync(join(installed, 'contrib')).sort()).toEqual(['qvol-daemon.service', 'qvol-daemon.socket']);
+    expect(readdirSync(join(installed, 'integrations', 'qubes')).sort()).toEqual(['pyproject.toml', 'qvol_qubes']);
     const dist = readdirSync(join(installed, 'dist'));
     expect(dist).toContain('index.js');
     expect(dist).not.toContain('src');
