@@ -5,7 +5,7 @@
  * daemon killed in the middle of an import and started again.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonClient } from '../helpers/daemon-client.js';
@@ -62,7 +62,7 @@ describe.skipIf(!isRoot)('qvol daemon', () => {
   });
 
   it('makes the socket for root alone, and says what it serves', async () => {
-    expect((await import('node:fs')).statSync(socketPath).mode & 0o777).toBe(0o600);
+    expect(statSync(socketPath).mode & 0o777).toBe(0o600);
     const hello = await client.call<{ protocol: number; drivers: Record<string, Record<string, boolean>> }>('hello');
     expect(hello.protocol).toBe(1);
     expect(hello.drivers['lvm_thin']).toMatchObject({ volume_group: true, thin_pool: true });
@@ -159,18 +159,35 @@ describe.skipIf(!isRoot)('qvol daemon', () => {
     expect(await client.call('volume.verify', { pool: poolA, volume: vol('none', 'volatile', { save_on_stop: false }) })).toBe(true);
   });
 
-  it('refuses a peer that is not root, by the kernel\'s word, even where the socket lets it connect', async () => {
-    chmodSync(socketPath, 0o666);
-    chmodSync(dir, 0o711);
-    try {
+  it('refuses a peer that is not root, by the kernel\'s word, even where the socket lets it connect; admits --group\'s members', async () => {
+    /** What a hello from uid/gid 65534 (nobody) on `path` gets back. */
+    const helloAsNobody = (path: string) => {
       const script = `import socket, json, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
 s.sendall(b'{"v":1,"id":1,"method":"hello"}\\n')
 print(s.makefile().readline())`;
-      const r = spawnSync('python3', ['-c', script, socketPath], { uid: 65534, gid: 65534, encoding: 'utf8' });
+      const r = spawnSync('python3', ['-c', script, path], { uid: 65534, gid: 65534, encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toMatchObject({ id: null, error: { type: 'PermissionDenied', message: 'Only root may use the qvol daemon.' } });
+      return JSON.parse(r.stdout) as { error?: { type: string; message: string }; result?: unknown };
+    };
+    chmodSync(socketPath, 0o666);
+    chmodSync(dir, 0o711);
+    const grouped = join(dir, 'group.sock');
+    const withGroup = spawn(process.execPath, [MAIN, 'daemon', '--socket', grouped, '--group', '65534'], { stdio: 'ignore' });
+    try {
+      expect(helloAsNobody(socketPath)).toMatchObject({ id: null, error: { type: 'PermissionDenied', message: 'Only root may use the qvol daemon.' } });
+      // Answering, the daemon has given the socket to the group.
+      for (let i = 0; i < 500; i++) {
+        const answered = await DaemonClient.connect(grouped).then(async (c) => { await c.call('hello'); c.close(); return true; }, () => false);
+        if (answered) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(statSync(grouped).mode & 0o777).toBe(0o660);
+      expect(statSync(grouped).gid).toBe(65534);
+      expect(helloAsNobody(grouped)).toMatchObject({ result: { protocol: 1 } });
     } finally {
+      withGroup.kill('SIGTERM');
+      await new Promise((r) => withGroup.once('exit', r));
       chmodSync(socketPath, 0o600);
       chmodSync(dir, 0o700);
     }

@@ -202,6 +202,33 @@ class BridgeTest(unittest.TestCase):
             os.chmod(self.sock, 0o600)
             os.chmod(self.dir, 0o700)
 
+    def test_socket_activation(self):
+        """The daemon takes the listening socket systemd passes (fd 3, LISTEN_PID, LISTEN_FDS)."""
+        path = os.path.join(self.dir, "activated.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen()
+        fd = listener.fileno()
+        script = 'export LISTEN_PID=$$ LISTEN_FDS=1; exec node "$0" daemon'
+        daemon = subprocess.Popen(["sh", "-c", script, MAIN], stdin=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, pass_fds=(fd,),
+                                  preexec_fn=lambda: os.dup2(fd, 3) if fd != 3 else None)
+        listener.close()
+        try:
+            for _ in range(500):
+                try:
+                    with socket.socket(socket.AF_UNIX) as s:
+                        s.connect(path)
+                        s.sendall(b'{"v":1,"id":1,"method":"hello"}\n')
+                        reply = json.loads(s.makefile("rb").readline())
+                        break
+                except (OSError, ValueError):
+                    time.sleep(0.01)
+            self.assertEqual(reply["result"]["protocol"], 1)
+        finally:
+            daemon.terminate()
+            daemon.wait(30)
+
     def test_daemon_killed_and_restarted(self):
         src = self.origin("bigsrc", size=256 * MIB, pool=self.other)
         target = run(src.import_data(256 * MIB))
