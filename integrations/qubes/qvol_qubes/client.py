@@ -13,6 +13,9 @@ from . import compat
 DEFAULT_SOCKET = "/run/qvol/daemon.sock"
 #: A reply longer than this is refused (the daemon never sends one).
 MAX_REPLY_BYTES = 16 << 20
+#: The blocking calls answer questions (is_dirty, revisions, usage); qubesd's event loop
+#: waits for them, so a daemon that does not answer in this many seconds is an error.
+SYNC_TIMEOUT_S = 60
 
 _ids = itertools.count(1)
 
@@ -58,13 +61,17 @@ def call(method, params):
     """One call, blocking: for the properties qubesd reads synchronously."""
     path = socket_path()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
+        sock.settimeout(SYNC_TIMEOUT_S)
         try:
             sock.connect(path)
+            sock.sendall(_request(method, params))
+            with sock.makefile("rb") as reader:
+                line = reader.readline(MAX_REPLY_BYTES)
+        except socket.timeout as err:
+            raise compat.StoragePoolException(
+                "qvol daemon at {}: no answer to {} in {} s".format(path, method, SYNC_TIMEOUT_S)) from err
         except OSError as err:
             raise _unavailable(path, err) from err
-        sock.sendall(_request(method, params))
-        with sock.makefile("rb") as reader:
-            line = reader.readline(MAX_REPLY_BYTES)
     return _result(line, path)
 
 
