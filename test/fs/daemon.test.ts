@@ -159,6 +159,20 @@ describe.skipIf(!isRoot)('qvol daemon', () => {
     expect(await client.call('volume.verify', { pool: poolA, volume: vol('none', 'volatile', { save_on_stop: false }) })).toBe(true);
   });
 
+  it('drops a client that stops reading its replies, and serves the others meanwhile', async () => {
+    const stalled = await DaemonClient.connect(socketPath);
+    stalled.socket.pause();
+    // ~24 MiB of replies the client never reads: past the daemon's 16 MiB, it is dropped.
+    stalled.writeRaw(Array.from({ length: 40_000 }, (_, id) => `${JSON.stringify({ v: 1, id, method: 'hello' })}\n`).join(''));
+    const other = await DaemonClient.connect(socketPath);
+    expect(await other.call('hello')).toMatchObject({ protocol: 1 });
+    other.close();
+    // Dropped: what it had been sent, then the end, whenever it reads again.
+    stalled.socket.resume();
+    await stalled.closed;
+    expect(stalled.unmatched.length).toBeLessThan(40_000);
+  });
+
   it('refuses a peer that is not root, by the kernel\'s word, even where the socket lets it connect; admits --group\'s members', async () => {
     /** What a hello from uid/gid 65534 (nobody) on `path` gets back. */
     const helloAsNobody = (path: string) => {
