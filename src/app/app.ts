@@ -11,6 +11,7 @@ import type { DriverContext } from '../model/driver-context.js';
 import { QubesValueError, UsageError } from '../errors/index.js';
 import { validateName } from '../model/names.js';
 import { parseBool } from '../model/parse-bool.js';
+import { parseRevisionsToKeep } from '../model/revisions.js';
 import type { Pool } from '../model/pool.js';
 import type { Volume } from '../model/volume.js';
 import { qvolHome } from './home.js';
@@ -114,8 +115,8 @@ export class QvolApp {
     const pool = this.getPool(name);
     switch (key) {
       case 'revisions_to_keep': {
-        const n = Number(value);
-        if (value.trim() === '' || !Number.isInteger(n) || n < -1) throw new QubesValueError(`Invalid revisions_to_keep '${value}' for pool ${name}: use a whole number, -1 (no snapshots) or more.`);
+        const n = parseRevisionsToKeep(value);
+        if (n === undefined) throw new QubesValueError(`Invalid revisions_to_keep '${value}' for pool ${name}: use a whole number, -1 (no snapshots) or more.`);
         pool.revisionsToKeep = n;
         break;
       }

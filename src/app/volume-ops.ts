@@ -5,6 +5,7 @@
  */
 import { QubesValueError, UsageError } from '../errors/index.js';
 import { parseBool } from '../model/parse-bool.js';
+import { parseRevisionsToKeep } from '../model/revisions.js';
 import type { Volume } from '../model/volume.js';
 import type { Registry } from './registry.js';
 import type { VmStorage } from './storage.js';
@@ -76,8 +77,8 @@ export class VolumeOps {
           v.rw = parseBool(value);
           break;
         case 'revisions_to_keep': {
-          const n = Number(value);
-          if (!Number.isInteger(n) || n < -1) throw new QubesValueError('Invalid value for revisions_to_keep');
+          const n = parseRevisionsToKeep(value);
+          if (n === undefined) throw new QubesValueError('Invalid value for revisions_to_keep');
           if (n !== v.revisionsToKeep && (n === -1 || v.revisionsToKeep === -1)) await this.storage.requireHalted(vm);
           v.revisionsToKeep = n;
           break;

@@ -7,6 +7,7 @@ import { NotImplementedError, QubesValueError, QvolError } from '../errors/index
 import { PoolLocks } from './pool-locks.js';
 import { validateName } from './names.js';
 import { parseBoolStrict } from './parse-bool.js';
+import { parseRevisionsToKeep } from './revisions.js';
 import type { Volume, VolumeInit } from './volume.js';
 
 /** What a pool needs to know of the VM a volume belongs to. */
@@ -45,10 +46,11 @@ export abstract class Pool {
 
   constructor(options: PoolOptions) {
     this.name = validateName('pool', options.name);
-    this.revisionsToKeep = Number(options.revisions_to_keep ?? 1);
-    if (!Number.isInteger(this.revisionsToKeep) || this.revisionsToKeep < -1) {
+    const keep = parseRevisionsToKeep(options.revisions_to_keep ?? 1);
+    if (keep === undefined) {
       throw new QubesValueError(`Invalid revisions_to_keep '${String(options.revisions_to_keep)}' for pool ${options.name}: use a whole number, -1 (no snapshots) or more.`);
     }
+    this.revisionsToKeep = keep;
     this.ephemeralVolatile = parseBoolStrict(options.ephemeral_volatile ?? false);
   }
 

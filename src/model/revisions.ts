@@ -24,3 +24,13 @@ export function revisionsToPrune(ids: readonly string[], keep: number): string[]
 export function keepsRevisions(revisionsToKeep: number): boolean {
   return revisionsToKeep > 0;
 }
+
+/**
+ * `value` as a revisions_to_keep: a whole number, -1 (no snapshots) or more, given as a
+ * number or as its decimal text (Qubes' XML and Admin API carry strings); undefined for
+ * anything else, the empty string included. Each caller words the refusal as Qubes does there.
+ */
+export function parseRevisionsToKeep(value: unknown): number | undefined {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\s*-?\d{1,15}\s*$/.test(value) ? Number(value) : undefined;
+  return n !== undefined && Number.isSafeInteger(n) && n >= -1 ? n : undefined;
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RevisionNotFoundError } from '../../../src/errors/index.js';
-import { keepsRevisions, resolveRevision, revisionsToPrune } from '../../../src/model/revisions.js';
+import { keepsRevisions, resolveRevision, revisionsToPrune, parseRevisionsToKeep } from '../../../src/model/revisions.js';
 
 describe('revision policy', () => {
   const ids = ['1', '2', '3'];
@@ -24,5 +24,12 @@ describe('revision policy', () => {
     expect(resolveRevision('v', revs, '1')).toBe('1');
     expect(() => resolveRevision('v', revs, '9')).toThrow(new RevisionNotFoundError('v', '9'));
     expect(() => resolveRevision('v', new Map())).toThrow(new RevisionNotFoundError('v', 'latest'));
+  });
+});
+
+describe('parseRevisionsToKeep', () => {
+  it('takes -1 or more, as a number or its decimal text, and nothing else', () => {
+    for (const [value, want] of [[1, 1], [-1, -1], [0, 0], ['3', 3], [' 2 ', 2], ['-1', -1]] as const) expect(parseRevisionsToKeep(value), String(value)).toBe(want);
+    for (const value of [-2, 1.5, '', ' ', '1e3', '0x10', 'two', '-2', null, undefined, true, '9'.repeat(20)]) expect(parseRevisionsToKeep(value), String(value)).toBeUndefined();
   });
 });
