@@ -62,14 +62,7 @@ export async function bridgeLatency(rounds: number): Promise<BridgeLatencyResult
     await pool.setup();
     const v = pool.initVolume({ name: 'bridge', dirPathPrefix: 'appvms' }, { name: 'private', vid: volume.vid, rw: true, saveOnStop: true, size: volume.size });
     await v.create();
-    let client: DaemonClient | undefined;
-    for (let i = 0; !client; i++) {
-      client = await DaemonClient.connect(socket).catch(async (err: unknown) => {
-        if (i > 500) throw err;
-        await new Promise((r) => setTimeout(r, 10));
-        return undefined;
-      });
-    }
+    const client = await DaemonClient.whenAnswering(socket);
     let skipped: string | undefined;
     let python: ReturnType<typeof spawn> | undefined;
     let waiting: ((line: string) => void) | undefined;

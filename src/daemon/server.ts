@@ -7,7 +7,7 @@
  * and the daemon goes on; a client that stops reading is dropped, not waited for; a client
  * that goes away cancels its calls in flight.
  */
-import { lstat, readFile, unlink } from 'node:fs/promises';
+import { chown, lstat, readFile, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { QvolError, UsageError } from '../errors/index.js';
 import type { DriverContext } from '../model/driver-context.js';
@@ -173,10 +173,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     } finally {
       process.umask(umask);
     }
-    if (options.group !== undefined) {
-      const { chown } = await import('node:fs/promises');
-      await chown(path, process.getuid?.() ?? 0, options.group);
-    }
+    if (options.group !== undefined) await chown(path, process.getuid?.() ?? 0, options.group);
   } else {
     throw new UsageError('qvol daemon needs --socket PATH, or a socket from systemd.');
   }

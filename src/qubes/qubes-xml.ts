@@ -12,7 +12,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { validateName } from '../model/names.js';
 import type { VolumeConfig } from '../model/volume.js';
 import { record, STATE_VERSION, type PoolConfig, type State, type VmClass, type VmRecord } from '../app/state.js';
-import { childNamed, childrenNamed, parseXml, XmlError, type XmlElement } from './xml.js';
+import { childrenIn, parseXml, XmlError, type XmlElement } from './xml.js';
 
 export const DEFAULT_QUBES_XML = '/var/lib/qubes/qubes.xml';
 
@@ -67,7 +67,7 @@ export function qubesRegistry(root: XmlElement, file: string): QubesRegistry {
   const skipped: string[] = [];
   const state: State = { version: STATE_VERSION, pools: record(), vms: record() };
   const seenPools = new Set<string>();
-  for (const el of childrenNamed(childNamed(root, 'pools') ?? { name: '', attrs: {}, children: [], text: '' }, 'pool')) {
+  for (const el of childrenIn(root, 'pools', 'pool')) {
     const name = el.attrs.name;
     const driver = el.attrs.driver;
     if (!name || !driver) throw new XmlError(file, 'a <pool> without a name or driver');
@@ -94,12 +94,12 @@ export function qubesRegistry(root: XmlElement, file: string): QubesRegistry {
     state.pools[name] = config;
   }
 
-  const domains = childrenNamed(childNamed(root, 'domains') ?? { name: '', attrs: {}, children: [], text: '' }, 'domain');
+  const domains = childrenIn(root, 'domains', 'domain');
   const records = new Map<string, VmRecord>();
   const seenVms = new Set<string>();
   for (const el of domains) {
     const props = new Map<string, string>();
-    for (const p of childrenNamed(childNamed(el, 'properties') ?? { name: '', attrs: {}, children: [], text: '' }, 'property')) {
+    for (const p of childrenIn(el, 'properties', 'property')) {
       if (p.attrs.name !== undefined) props.set(p.attrs.name, p.text);
     }
     const cls = el.attrs.class ?? '';
@@ -120,7 +120,7 @@ export function qubesRegistry(root: XmlElement, file: string): QubesRegistry {
       continue;
     }
     const volumes = record<VolumeConfig>();
-    for (const v of childrenNamed(childNamed(el, 'volume-config') ?? { name: '', attrs: {}, children: [], text: '' }, 'volume')) {
+    for (const v of childrenIn(el, 'volume-config', 'volume')) {
       const a = v.attrs;
       const what = `VM ${name}'s volume ${a.name ?? '?'}`;
       if (!a.name || !a.pool || !a.vid) throw new XmlError(file, `${what} has no name, pool or vid`);
@@ -149,13 +149,22 @@ export function qubesRegistry(root: XmlElement, file: string): QubesRegistry {
 
   // A VM whose template or snapshot source is left out is left out too (its volumes start
   // from that source), and so on down; sources are found by vid in the same pool.
-  const vids = (vm: VmRecord) => new Set(Object.values(vm.volumes).map((v) => `${v.pool}\0${v.vid}`));
+  // Each pass maps every kept volume to its VM once; a pass that leaves a VM out is followed
+  // by another, until none does.
   let changed = true;
   while (changed) {
     changed = false;
+    const owners = new Map<string, Set<string>>();
     for (const [name, vm] of records) {
-      const sourcesIn = [...records.values()].filter((o) => o !== vm).reduce((all, o) => new Set([...all, ...vids(o)]), new Set<string>());
-      const missing = Object.values(vm.volumes).find((v) => v.snap_on_start && (!v.source || !sourcesIn.has(`${v.pool}\0${v.source}`)));
+      for (const v of Object.values(vm.volumes)) {
+        const key = `${v.pool}\0${v.vid}`;
+        owners.set(key, (owners.get(key) ?? new Set()).add(name));
+      }
+    }
+    for (const [name, vm] of records) {
+      // A source counts when another VM kept has it.
+      const found = (v: VolumeConfig) => [...(owners.get(`${v.pool}\0${v.source}`) ?? [])].some((o) => o !== name && records.has(o));
+      const missing = Object.values(vm.volumes).find((v) => v.snap_on_start && (!v.source || !found(v)));
       const noTemplate = vm.template !== undefined && !records.has(vm.template);
       if (missing || noTemplate) {
         skipped.push(`VM ${name}: ${noTemplate ? `its template ${vm.template} is left out` : `volume ${missing!.name}'s source ${missing!.source ?? '(none)'} is left out`}`);

@@ -143,12 +143,7 @@ export function parseXml(text: string, file: string): XmlElement {
   return root;
 }
 
-/** The children of `el` named `name`. */
-export function childrenNamed(el: XmlElement, name: string): XmlElement[] {
-  return el.children.filter((c) => c.name === name);
-}
-
-/** The one child of `el` named `name`, or undefined. */
-export function childNamed(el: XmlElement, name: string): XmlElement | undefined {
-  return el.children.find((c) => c.name === name);
+/** The `name` children of `el`'s first `container` child; none when there is no such child. */
+export function childrenIn(el: XmlElement, container: string, name: string): XmlElement[] {
+  return el.children.find((c) => c.name === container)?.children.filter((c) => c.name === name) ?? [];
 }

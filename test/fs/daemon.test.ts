@@ -29,16 +29,7 @@ let daemon: ChildProcess | undefined;
 /** Starts the daemon and returns a client once it answers (a killed one's socket may linger). */
 async function startDaemon(...args: string[]): Promise<DaemonClient> {
   daemon = spawn(process.execPath, [MAIN, 'daemon', '--socket', socketPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  for (let i = 0; ; i++) {
-    try {
-      const c = await DaemonClient.connect(socketPath);
-      await c.call('hello');
-      return c;
-    } catch (err) {
-      if (i > 500) throw err;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
+  return DaemonClient.whenAnswering(socketPath);
 }
 async function stopDaemon(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   const d = daemon;
@@ -191,11 +182,7 @@ print(s.makefile().readline())`;
     try {
       expect(helloAsNobody(socketPath)).toMatchObject({ id: null, error: { type: 'PermissionDenied', message: 'Only root may use the qvol daemon.' } });
       // Answering, the daemon has given the socket to the group.
-      for (let i = 0; i < 500; i++) {
-        const answered = await DaemonClient.connect(grouped).then(async (c) => { await c.call('hello'); c.close(); return true; }, () => false);
-        if (answered) break;
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      (await DaemonClient.whenAnswering(grouped)).close();
       expect(statSync(grouped).mode & 0o777).toBe(0o660);
       expect(statSync(grouped).gid).toBe(65534);
       expect(helloAsNobody(grouped)).toMatchObject({ result: { protocol: 1 } });

@@ -45,6 +45,23 @@ export class DaemonClient {
     });
   }
 
+  /**
+   * A client once the daemon at `path` answers a hello: it may still be starting, or a
+   * killed one's socket may linger. Gives up after about 5 s.
+   */
+  static async whenAnswering(path: string): Promise<DaemonClient> {
+    for (let i = 0; ; i++) {
+      try {
+        const client = await DaemonClient.connect(path);
+        await client.call('hello');
+        return client;
+      } catch (err) {
+        if (i > 500) throw err;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+  }
+
   /** Sends `method` and resolves to its reply (a result or an error, never a rejection). */
   request(method: string, params: Record<string, unknown> = {}, id: number | string = this.nextId++): Promise<DaemonReply> {
     const reply = new Promise<DaemonReply>((resolve, reject) => {

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
 import { Command } from 'commander';
 import { UsageError } from '../../errors/index.js';
 import type { CliIo } from '../output.js';
@@ -55,9 +55,6 @@ Example:
         else io.signal.addEventListener('abort', () => resolve(), { once: true });
       });
       await daemon.close();
-      if (flags.socket !== undefined && listenFd === undefined) {
-        const { unlink } = await import('node:fs/promises');
-        await unlink(flags.socket).catch(() => undefined);
-      }
+      if (flags.socket !== undefined && listenFd === undefined) await unlink(flags.socket).catch(() => undefined);
     });
 }
